@@ -1,0 +1,171 @@
+//! The service's one typed configuration. Every setting is a command-line flag with an
+//! environment variable and a documented default; secrets are `SecretString`s that never
+//! appear in logs or `Debug` output.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+/// Everything `qbo-sync serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub qbo: QboConfig,
+    #[command(flatten)]
+    pub security: SecurityConfig,
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// PostgreSQL connection URL (it may hold a password: it is never logged).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Largest number of pooled connections per replica.
+    #[arg(long, env = "QBO_SYNC_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// How long to wait for a pooled connection before failing the request.
+    #[arg(long, env = "QBO_SYNC_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
+    /// Server-side `statement_timeout` of every connection.
+    #[arg(long, env = "QBO_SYNC_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+}
+
+/// gRPC and HTTP listener settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address of the gRPC listener.
+    #[arg(long, env = "QBO_SYNC_GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the HTTP listener (`/metrics`, `/healthz`, QBO webhooks).
+    #[arg(long, env = "QBO_SYNC_HTTP_ADDR", default_value = "0.0.0.0:9090")]
+    pub http_addr: SocketAddr,
+    /// Longest time one unary RPC may run before it answers DEADLINE_EXCEEDED.
+    #[arg(long, env = "QBO_SYNC_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "QBO_SYNC_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// RPCs handled at once per replica; past it, new RPCs are shed with UNAVAILABLE.
+    #[arg(long, env = "QBO_SYNC_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+    /// How long shutdown waits for in-flight RPCs and jobs before it stops them.
+    #[arg(long, env = "QBO_SYNC_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// How often the database is checked for the health service.
+    #[arg(long, env = "QBO_SYNC_HEALTH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub health_interval: Duration,
+}
+
+/// QuickBooks Online API settings.
+#[derive(Debug, Clone, Args)]
+pub struct QboConfig {
+    /// Base URL of the QBO Accounting API (the simulator's URL in development).
+    #[arg(
+        long,
+        env = "QBO_SYNC_QBO_BASE_URL",
+        default_value = "https://quickbooks.api.intuit.com"
+    )]
+    pub qbo_base_url: String,
+    /// Intuit's OAuth 2.0 token endpoint.
+    #[arg(
+        long,
+        env = "QBO_SYNC_QBO_TOKEN_URL",
+        default_value = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    )]
+    pub qbo_token_url: String,
+    /// OAuth client id of the Intuit app.
+    #[arg(long, env = "QBO_SYNC_QBO_CLIENT_ID", default_value = "")]
+    pub qbo_client_id: String,
+    /// OAuth client secret of the Intuit app.
+    #[arg(long, env = "QBO_SYNC_QBO_CLIENT_SECRET", hide_env_values = true)]
+    pub qbo_client_secret: Option<SecretString>,
+    /// Verifier token that signs QBO webhooks (not the client secret).
+    #[arg(long, env = "QBO_SYNC_WEBHOOK_VERIFIER_TOKEN", hide_env_values = true)]
+    pub webhook_verifier_token: Option<SecretString>,
+    /// Timeout of one HTTP call to QBO.
+    #[arg(long, env = "QBO_SYNC_QBO_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub qbo_timeout: Duration,
+}
+
+/// Authentication and encryption settings.
+#[derive(Debug, Clone, Args)]
+pub struct SecurityConfig {
+    /// Base64 of the 32-byte key that encrypts OAuth tokens at rest.
+    #[arg(long, env = "QBO_SYNC_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<SecretString>,
+    /// File listing the callers allowed in and the tenants each may act for.
+    #[arg(long, env = "QBO_SYNC_CALLERS_FILE")]
+    pub callers_file: Option<PathBuf>,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Args)]
+pub struct LogConfig {
+    /// Log format: `json` for machines, `pretty` for people.
+    #[arg(long, env = "QBO_SYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (`RUST_LOG` style).
+    #[arg(long, env = "QBO_SYNC_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+}
+
+/// Parses durations such as `250ms`, `5s`, `2m` or `1h`.
+///
+/// # Errors
+/// A message naming the accepted forms when the text is not one of them.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 250ms, 5s, 2m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" | "" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        "h" => Ok(Duration::from_secs(number * 3600)),
+        _ => Err(format!("'{text}' has an unknown unit; use ms, s, m or h")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! qbo-sync: keeps Digit customers linked to QuickBooks Online customers.
+//!
+//! The binary in `main.rs` is a thin shell over this library so that tests, benchmarks and the
+//! CLI reach the same code.
+
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod matching;
+pub mod pgcluster;
+pub mod proto;
+pub mod quickbooks;
+pub mod shutdown;
+pub mod simulator;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,195 @@
+//! Finds a PostgreSQL server for tests, benchmarks and dev mode, or starts a private one.
+//!
+//! A newcomer's machine may have PostgreSQL installed but not running. Rather than ask them to
+//! guess, [`ensure_server`] first tries the configured URL and, when nothing answers there,
+//! starts (once, under a file lock shared by every test process) a private cluster in a
+//! temporary directory with `initdb` and `pg_ctl`. PostgreSQL refuses to run as root, so as
+//! root the cluster runs as the `postgres` system user.
+
+use std::{
+    fs::{self, File},
+    net::{TcpStream, ToSocketAddrs},
+    path::{Path, PathBuf},
+    process::Command,
+    str::FromStr,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use sqlx::postgres::PgConnectOptions;
+
+/// The URL tried first when `DATABASE_URL` is not set.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The port of the private cluster (override with `QBO_SYNC_PRIVATE_PG_PORT`).
+pub const PRIVATE_PORT: u16 = 55_432;
+
+/// Returns the URL of a reachable PostgreSQL server with a superuser, starting a private
+/// cluster when `preferred` (or `DATABASE_URL`, or [`DEFAULT_URL`]) does not answer.
+///
+/// # Errors
+/// When no server answers and a private cluster cannot be started (no PostgreSQL binaries,
+/// no `postgres` user when running as root, `initdb` or `pg_ctl` failing).
+pub fn ensure_server(preferred: Option<&str>) -> anyhow::Result<String> {
+    let url = preferred
+        .map(str::to_owned)
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    if answers(&url) {
+        return Ok(url);
+    }
+    let port = std::env::var("QBO_SYNC_PRIVATE_PG_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(PRIVATE_PORT);
+    let private = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let dir = std::env::temp_dir().join(format!("qbo-sync-pg-{port}"));
+    start_private_cluster(&dir, port)
+        .with_context(|| format!("no PostgreSQL answers at the configured URL, and a private cluster on port {port} could not be started"))?;
+    Ok(private)
+}
+
+/// Whether something accepts TCP connections at the URL's host and port.
+fn answers(url: &str) -> bool {
+    let Ok(options) = PgConnectOptions::from_str(url) else {
+        return false;
+    };
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    let Ok(addrs) = target.to_socket_addrs() else {
+        return false;
+    };
+    addrs
+        .into_iter()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok())
+}
+
+fn start_private_cluster(dir: &Path, port: u16) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Every test process comes here at once; the lock makes exactly one of them start it.
+    let lock = File::create(dir.join("start.lock")).context("creating the start lock")?;
+    lock.lock().context("taking the start lock")?;
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    if answers(&url) {
+        return Ok(());
+    }
+    let bin = postgres_bindir()?;
+    let data = dir.join("data");
+    let as_root = is_root();
+    if as_root {
+        chown_postgres(dir)?;
+    }
+    if !data.join("PG_VERSION").exists() {
+        run_as_postgres(
+            as_root,
+            &bin.join("initdb"),
+            &[
+                "-D",
+                path_str(&data)?,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+        )?;
+    }
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=300",
+        path_str(dir)?
+    );
+    let log = dir.join("server.log");
+    run_as_postgres(
+        as_root,
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            path_str(&data)?,
+            "-o",
+            &options,
+            "-l",
+            path_str(&log)?,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+    )?;
+    if !answers(&url) {
+        bail!(
+            "the private cluster started but does not answer; see {}",
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+fn postgres_bindir() -> anyhow::Result<PathBuf> {
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    // Debian keeps the server binaries out of PATH, one directory per major version.
+    let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .find(|dir| dir.join("initdb").exists())
+        .context("PostgreSQL server binaries (initdb, pg_ctl) were not found; install PostgreSQL")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn chown_postgres(dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres", path_str(dir)?])
+        .status()
+        .context("running chown")?;
+    if !status.success() {
+        bail!(
+            "could not give {} to the postgres user (does the user exist?)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_as_postgres(as_root: bool, program: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let program = path_str(program)?;
+    let output = if as_root {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--", program])
+            .args(args)
+            .output()
+    } else {
+        Command::new(program).args(args).output()
+    }
+    .with_context(|| format!("running {program}"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
