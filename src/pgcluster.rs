@@ -193,3 +193,62 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
     path.to_str()
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
+
+/// A fresh, migrated database for one test or benchmark run.
+#[derive(Debug, Clone)]
+pub struct FreshDatabase {
+    /// A pool connected to it.
+    pub pool: sqlx::PgPool,
+    /// Its URL.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Creates a new database with every migration applied, on the server [`ensure_server`] finds.
+/// Databases left by earlier runs (older than an hour) are dropped on the way.
+///
+/// # Errors
+/// When no server can be reached or started, or creating or migrating the database fails.
+pub async fn fresh_database() -> anyhow::Result<FreshDatabase> {
+    let admin_url = tokio::task::spawn_blocking(|| ensure_server(None)).await??;
+    let admin_options = PgConnectOptions::from_str(&admin_url)?;
+    let admin = sqlx::PgPool::connect_with(admin_options.clone()).await?;
+    drop_stale_databases(&admin).await;
+    let now = chrono::Utc::now().timestamp();
+    let name = format!("qbosync_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let options = admin_options.database(&name);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect_with(options)
+        .await?;
+    crate::store::MIGRATOR.run(&pool).await?;
+    let url = admin_url.rsplit_once('/').map_or_else(
+        || admin_url.clone(),
+        |(server, _)| format!("{server}/{name}"),
+    );
+    Ok(FreshDatabase { pool, url, name })
+}
+
+async fn drop_stale_databases(admin: &sqlx::PgPool) {
+    let cutoff = chrono::Utc::now().timestamp() - 3600;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'qbosync\\_test\\_%'",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
+        if created.is_some_and(|t| t < cutoff) {
+            // Best effort: another run may be dropping it too.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(admin)
+                .await;
+        }
+    }
+}

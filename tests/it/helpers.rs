@@ -1,0 +1,3 @@
+//! Shared test helpers.
+
+pub use qbo_sync::pgcluster::fresh_database;
