@@ -99,6 +99,64 @@ pub struct QboConfig {
     /// Timeout of one HTTP call to QBO.
     #[arg(long, env = "QBO_SYNC_QBO_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub qbo_timeout: Duration,
+    /// Timeout of establishing a connection to QBO.
+    #[arg(long, env = "QBO_SYNC_QBO_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub qbo_connect_timeout: Duration,
+    /// `minorversion` sent on every call (75 is the lowest QBO honours since 2025-08).
+    #[arg(long, env = "QBO_SYNC_QBO_MINOR_VERSION", default_value_t = 75)]
+    pub qbo_minor_version: u32,
+    /// Length of QBO's rate window (one minute; shrink it only against the simulator).
+    #[arg(long, env = "QBO_SYNC_QBO_RATE_WINDOW", default_value = "60s", value_parser = parse_duration)]
+    pub qbo_rate_window: Duration,
+    /// Requests per realm per window, batch calls included (QBO: 500).
+    #[arg(long, env = "QBO_SYNC_QBO_REQUESTS_PER_WINDOW", default_value_t = 500)]
+    pub qbo_requests_per_window: u32,
+    /// Batch calls per realm per window (QBO: 40).
+    #[arg(long, env = "QBO_SYNC_QBO_BATCHES_PER_WINDOW", default_value_t = 40)]
+    pub qbo_batches_per_window: u32,
+    /// Share of the rate kept unused, in percent, as margin for clock and network jitter.
+    #[arg(long, env = "QBO_SYNC_QBO_RATE_HEADROOM_PERCENT", default_value_t = 3)]
+    pub qbo_rate_headroom_percent: u32,
+    /// Requests per realm in flight at once, over all replicas (QBO: 10).
+    #[arg(long, env = "QBO_SYNC_QBO_MAX_CONCURRENT", default_value_t = 10)]
+    pub qbo_max_concurrent: u16,
+    /// Concurrency slots only interactive work may use.
+    #[arg(long, env = "QBO_SYNC_QBO_INTERACTIVE_SLOTS", default_value_t = 2)]
+    pub qbo_interactive_slots: u16,
+    /// Lease of a concurrency slot; must exceed the call timeout (a dead replica's slot frees
+    /// itself after it).
+    #[arg(long, env = "QBO_SYNC_QBO_SLOT_LEASE", default_value = "45s", value_parser = parse_duration)]
+    pub qbo_slot_lease: Duration,
+    /// How many start times ahead background work may book (interactive work books freely,
+    /// so it overtakes background work after at most this many calls).
+    #[arg(long, env = "QBO_SYNC_QBO_BACKGROUND_DEPTH", default_value_t = 2)]
+    pub qbo_background_depth: u32,
+    /// First backoff after a 429/503/3001 (doubled each time, with full jitter).
+    #[arg(long, env = "QBO_SYNC_QBO_BACKOFF_BASE", default_value = "1s", value_parser = parse_duration)]
+    pub qbo_backoff_base: Duration,
+    /// Longest single backoff.
+    #[arg(long, env = "QBO_SYNC_QBO_BACKOFF_MAX", default_value = "60s", value_parser = parse_duration)]
+    pub qbo_backoff_max: Duration,
+    /// Total time one call may spend backing off before it gives up with `Throttled` (the
+    /// caller then reschedules without spending an attempt).
+    #[arg(long, env = "QBO_SYNC_QBO_THROTTLE_BUDGET", default_value = "5m", value_parser = parse_duration)]
+    pub qbo_throttle_budget: Duration,
+    /// Re-read-and-retry rounds of a sparse update that meets 5010.
+    #[arg(long, env = "QBO_SYNC_QBO_STALE_RETRIES", default_value_t = 3)]
+    pub qbo_stale_retries: u32,
+    /// Items per batch call (QBO: at most 30).
+    #[arg(long, env = "QBO_SYNC_QBO_BATCH_SIZE", default_value_t = 30)]
+    pub qbo_batch_size: usize,
+    /// MAXRESULTS of paged queries (QBO: at most 1000).
+    #[arg(long, env = "QBO_SYNC_QBO_PAGE_SIZE", default_value_t = 1000)]
+    pub qbo_page_size: u32,
+    /// Refresh the access token this long before it expires.
+    #[arg(long, env = "QBO_SYNC_QBO_TOKEN_SKEW", default_value = "120s", value_parser = parse_duration)]
+    pub qbo_token_skew: Duration,
+    /// Most pages scanned per entity when a duplicate-name holder must be found by a full scan
+    /// (QBO's case rules for `=` are unconfirmed).
+    #[arg(long, env = "QBO_SYNC_QBO_NAME_SCAN_PAGES", default_value_t = 50)]
+    pub qbo_name_scan_pages: u32,
 }
 
 /// Authentication and encryption settings.

@@ -1,7 +1,9 @@
 //! The PostgreSQL store. All SQL of the service lives below this module, one file per
 //! aggregate; every query filters by tenant.
 
+pub mod connections;
 mod error;
+pub mod qbo_limits;
 
 pub use error::StoreError;
 

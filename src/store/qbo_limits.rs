@@ -1,0 +1,228 @@
+//! Shared state of the per-realm QBO limits: GCRA pacing rows and leased concurrency slots.
+//! Every replica goes through these rows, so the limits hold for the service as a whole, and
+//! all times come from the database clock so replicas with skewed clocks still agree.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::RealmId;
+
+/// Which pacing row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateBucket {
+    /// Every API call (QBO: 500 per minute, batch calls included).
+    Request,
+    /// Batch calls (QBO: 40 per minute).
+    Batch,
+}
+
+impl RateBucket {
+    fn as_db(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Batch => "batch",
+        }
+    }
+}
+
+/// The result of asking the pacing row for a start time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reservation {
+    /// A start time was taken: the call may start after `wait`.
+    Granted {
+        /// How long to wait before sending.
+        wait: Duration,
+    },
+    /// The next free start time is further than the caller's horizon; nothing was taken.
+    Deferred {
+        /// How long until asking again makes sense.
+        retry_in: Duration,
+    },
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn from_secs(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+/// Takes the next start time of `bucket` for the realm, spaced `interval` after the previous
+/// one, unless it lies more than `horizon` ahead (then nothing is taken). The row is locked
+/// for the one statement, so concurrent callers on any replica get distinct start times.
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.reserve", skip_all, err)]
+pub async fn reserve_start(
+    pool: &PgPool,
+    realm: &RealmId,
+    bucket: RateBucket,
+    interval: Duration,
+    horizon: Duration,
+) -> Result<Reservation, StoreError> {
+    loop {
+        let row: Option<(f64, bool)> = sqlx::query_as(
+            "WITH cur AS (
+                 SELECT realm_id, bucket, GREATEST(tat, clock_timestamp()) AS start
+                 FROM qbo_rate_limits WHERE realm_id = $1 AND bucket = $2 FOR UPDATE
+             ), taken AS (
+                 UPDATE qbo_rate_limits r SET tat = cur.start + $3 * interval '1 microsecond'
+                 FROM cur
+                 WHERE r.realm_id = cur.realm_id AND r.bucket = cur.bucket
+                   AND cur.start <= clock_timestamp() + $4 * interval '1 microsecond'
+                 RETURNING 1
+             )
+             SELECT EXTRACT(EPOCH FROM cur.start - clock_timestamp())::float8,
+                    EXISTS (SELECT 1 FROM taken)
+             FROM cur",
+        )
+        .bind(realm.as_str())
+        .bind(bucket.as_db())
+        .bind(micros(interval))
+        .bind(micros(horizon))
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some((wait, true)) => {
+                return Ok(Reservation::Granted {
+                    wait: from_secs(wait),
+                });
+            }
+            Some((wait, false)) => {
+                let retry_in = from_secs(wait).saturating_sub(horizon);
+                return Ok(Reservation::Deferred { retry_in });
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO qbo_rate_limits (realm_id, bucket, tat)
+                     VALUES ($1, $2, clock_timestamp()) ON CONFLICT DO NOTHING",
+                )
+                .bind(realm.as_str())
+                .bind(bucket.as_db())
+                .execute(pool)
+                .await?;
+            }
+        }
+    }
+}
+
+/// Pushes the realm's next start time to at least `pause` from now: after QBO throttled us,
+/// every replica backs off, not only the one that saw the 429.
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.pause", skip_all, err)]
+pub async fn pause_realm(
+    pool: &PgPool,
+    realm: &RealmId,
+    pause: Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE qbo_rate_limits
+         SET tat = GREATEST(tat, clock_timestamp() + $2 * interval '1 microsecond')
+         WHERE realm_id = $1",
+    )
+    .bind(realm.as_str())
+    .bind(micros(pause))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Makes sure the realm has `count` slot rows (idempotent).
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.ensure_slots", skip_all, err)]
+pub async fn ensure_slots(pool: &PgPool, realm: &RealmId, count: u16) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO qbo_concurrency_slots (realm_id, slot)
+         SELECT $1, s FROM generate_series(0, $2 - 1) AS s ON CONFLICT DO NOTHING",
+    )
+    .bind(realm.as_str())
+    .bind(i32::from(count))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Leases a free slot among the first `usable` ones (a free slot is unheld or its lease ran
+/// out). `from_top` takes the highest free slot first, so interactive callers leave the low
+/// slots to background work. Returns the slot number, or `None` when all are busy.
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.lease_slot", skip_all, err)]
+pub async fn lease_slot(
+    pool: &PgPool,
+    realm: &RealmId,
+    holder: Uuid,
+    usable: u16,
+    from_top: bool,
+    lease: Duration,
+) -> Result<Option<i16>, StoreError> {
+    let order = if from_top { "DESC" } else { "ASC" };
+    let sql = format!(
+        "UPDATE qbo_concurrency_slots s
+         SET holder = $2, leased_until = clock_timestamp() + $4 * interval '1 microsecond'
+         WHERE (s.realm_id, s.slot) = (
+             SELECT realm_id, slot FROM qbo_concurrency_slots
+             WHERE realm_id = $1 AND slot < $3
+               AND (holder IS NULL OR leased_until < clock_timestamp())
+             ORDER BY slot {order} LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING s.slot"
+    );
+    let slot = sqlx::query_scalar(&sql)
+        .bind(realm.as_str())
+        .bind(holder)
+        .bind(i16::try_from(usable).unwrap_or(i16::MAX))
+        .bind(micros(lease))
+        .fetch_optional(pool)
+        .await?;
+    Ok(slot)
+}
+
+/// Frees a slot, if `holder` still holds it (a lease that ran out may have been taken over).
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.release_slot", skip_all, err)]
+pub async fn release_slot(
+    pool: &PgPool,
+    realm: &RealmId,
+    slot: i16,
+    holder: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE qbo_concurrency_slots SET holder = NULL, leased_until = NULL
+         WHERE realm_id = $1 AND slot = $2 AND holder = $3",
+    )
+    .bind(realm.as_str())
+    .bind(slot)
+    .bind(holder)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Counts the slots of the realm held now (for tests and metrics).
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.qbo_limits.held_slots", skip_all, err)]
+pub async fn held_slots(pool: &PgPool, realm: &RealmId) -> Result<i64, StoreError> {
+    let held = sqlx::query_scalar(
+        "SELECT count(*) FROM qbo_concurrency_slots
+         WHERE realm_id = $1 AND holder IS NOT NULL AND leased_until >= clock_timestamp()",
+    )
+    .bind(realm.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(held)
+}
