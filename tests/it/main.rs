@@ -3,3 +3,8 @@
 
 mod helpers;
 mod migrations;
+mod qbo_auth;
+mod qbo_client;
+mod qbo_harness;
+mod qbo_limiter;
+mod qbo_limits_live;
