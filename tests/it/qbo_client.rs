@@ -6,7 +6,8 @@ use chrono::Utc;
 use qbo_sync::{
     domain::{DigitCustomerId, TenantId},
     quickbooks::{
-        BatchCreate, CreateOutcome, CustomerPatch, Lane, NameHolderKind, NewCustomer, QboError, RequestId,
+        BatchCreate, CreateOutcome, CustomerPatch, Lane, NameHolderKind, NewCustomer, QboError,
+        RequestId,
     },
     simulator::{DropStyle, FaultConfig, SimulatorConfig},
 };
@@ -41,11 +42,21 @@ async fn default_harness() -> Harness {
 #[tokio::test]
 async fn pages_through_customers_and_includes_inactive_on_request() {
     let h = harness(SimulatorConfig::default(), |c| c.qbo_page_size = 100).await;
-    let names: Vec<(String, bool)> = (0..250).map(|i| (format!("Customer {i:04}"), i % 5 != 0)).collect();
+    let names: Vec<(String, bool)> = (0..250)
+        .map(|i| (format!("Customer {i:04}"), i % 5 != 0))
+        .collect();
     let refs: Vec<(&str, bool)> = names.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     h.seed(&refs);
-    let active = h.client.query_all_customers(&h.tenant, false, Lane::Background).await.unwrap();
-    let all = h.client.query_all_customers(&h.tenant, true, Lane::Background).await.unwrap();
+    let active = h
+        .client
+        .query_all_customers(&h.tenant, false, Lane::Background)
+        .await
+        .unwrap();
+    let all = h
+        .client
+        .query_all_customers(&h.tenant, true, Lane::Background)
+        .await
+        .unwrap();
     assert_eq!(active.len(), 200);
     assert!(active.iter().all(|c| c.active));
     assert_eq!(all.len(), 250);
@@ -53,13 +64,33 @@ async fn pages_through_customers_and_includes_inactive_on_request() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 250, "pages must not overlap");
-    assert_eq!(h.client.count_customers(&h.tenant, true, Lane::Interactive).await.unwrap(), 250);
+    assert_eq!(
+        h.client
+            .count_customers(&h.tenant, true, Lane::Interactive)
+            .await
+            .unwrap(),
+        250
+    );
     // Every API call carried minorversion=75.
-    let api: Vec<_> = h.sim.requests().into_iter().filter(|r| r.path.starts_with("/v3/")).collect();
+    let api: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v3/"))
+        .collect();
     assert!(api.len() >= 6);
-    assert!(api.iter().all(|r| r.minorversion.as_deref() == Some("75")), "{api:?}");
+    assert!(
+        api.iter().all(|r| r.minorversion.as_deref() == Some("75")),
+        "{api:?}"
+    );
     let query = api.iter().find(|r| r.path.ends_with("/query")).unwrap();
-    assert!(query.query.as_deref().unwrap().contains("STARTPOSITION%201%20MAXRESULTS%20100"));
+    assert!(
+        query
+            .query
+            .as_deref()
+            .unwrap()
+            .contains("STARTPOSITION%201%20MAXRESULTS%20100")
+    );
 }
 
 #[tokio::test]
@@ -69,20 +100,39 @@ async fn hostile_names_round_trip_through_create_and_queries() {
     for (i, name) in HOSTILE.iter().enumerate() {
         let outcome = h
             .client
-            .create_customer(&h.tenant, &new_customer(name), &rid(&h, &format!("d{i}")), Lane::Interactive)
+            .create_customer(
+                &h.tenant,
+                &new_customer(name),
+                &rid(&h, &format!("d{i}")),
+                Lane::Interactive,
+            )
             .await
             .unwrap();
-        let CreateOutcome::Created(created) = outcome else { panic!("{name}: {outcome:?}") };
+        let CreateOutcome::Created(created) = outcome else {
+            panic!("{name}: {outcome:?}")
+        };
         assert_eq!(created.display_name, *name);
-        let holders = h.client.find_name_holders(&h.tenant, name, Lane::Interactive).await.unwrap();
+        let holders = h
+            .client
+            .find_name_holders(&h.tenant, name, Lane::Interactive)
+            .await
+            .unwrap();
         assert_eq!(holders.len(), 1, "{name}: {holders:?}");
         assert_eq!(holders[0].id, created.id);
         assert_eq!(holders[0].display_name, *name);
-        let read = h.client.read_customer(&h.tenant, &created.id, Lane::Interactive).await.unwrap();
+        let read = h
+            .client
+            .read_customer(&h.tenant, &created.id, Lane::Interactive)
+            .await
+            .unwrap();
         assert_eq!(read.display_name, *name);
     }
     // The injection attempt did not widen the query to other customers.
-    let obrien = h.client.find_name_holders(&h.tenant, "O'Brien", Lane::Interactive).await.unwrap();
+    let obrien = h
+        .client
+        .find_name_holders(&h.tenant, "O'Brien", Lane::Interactive)
+        .await
+        .unwrap();
     assert_eq!(obrien.len(), 1);
 }
 
@@ -92,10 +142,17 @@ async fn duplicate_name_with_id_in_detail_resolves_to_the_customer() {
     h.seed(&[("Acme Holdings", true)]);
     let outcome = h
         .client
-        .create_customer(&h.tenant, &new_customer("ACME holdings"), &rid(&h, "a"), Lane::Interactive)
+        .create_customer(
+            &h.tenant,
+            &new_customer("ACME holdings"),
+            &rid(&h, "a"),
+            Lane::Interactive,
+        )
         .await
         .unwrap();
-    let CreateOutcome::NameTaken { holder, customer } = outcome else { panic!("{outcome:?}") };
+    let CreateOutcome::NameTaken { holder, customer } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(holder.kind, NameHolderKind::Customer);
     assert_eq!(customer.unwrap().display_name, "Acme Holdings");
     assert_eq!(h.sim.customers(h.realm.as_str()).len(), 1);
@@ -104,21 +161,40 @@ async fn duplicate_name_with_id_in_detail_resolves_to_the_customer() {
 #[tokio::test]
 async fn duplicate_name_without_id_is_found_across_vendor_employee_and_inactive() {
     let h = default_harness().await;
-    let vendor_id = h.sim.add_vendor(h.realm.as_str(), "Paper Supplies Ltd", true);
+    let vendor_id = h
+        .sim
+        .add_vendor(h.realm.as_str(), "Paper Supplies Ltd", true);
     let employee_id = h.sim.add_employee(h.realm.as_str(), "Jane O'Hara", false);
     h.seed(&[("Old Customer", false)]);
     let cases = [
-        ("paper supplies ltd", NameHolderKind::Vendor, Some(vendor_id.as_str()), true),
-        ("Jane O'Hara", NameHolderKind::Employee, Some(employee_id.as_str()), false),
+        (
+            "paper supplies ltd",
+            NameHolderKind::Vendor,
+            Some(vendor_id.as_str()),
+            true,
+        ),
+        (
+            "Jane O'Hara",
+            NameHolderKind::Employee,
+            Some(employee_id.as_str()),
+            false,
+        ),
         ("OLD CUSTOMER", NameHolderKind::Customer, None, false),
     ];
     for (i, (name, kind, id, active)) in cases.into_iter().enumerate() {
         let outcome = h
             .client
-            .create_customer(&h.tenant, &new_customer(name), &rid(&h, &format!("x{i}")), Lane::Interactive)
+            .create_customer(
+                &h.tenant,
+                &new_customer(name),
+                &rid(&h, &format!("x{i}")),
+                Lane::Interactive,
+            )
             .await
             .unwrap();
-        let CreateOutcome::NameTaken { holder, customer } = outcome else { panic!("{name}: {outcome:?}") };
+        let CreateOutcome::NameTaken { holder, customer } = outcome else {
+            panic!("{name}: {outcome:?}")
+        };
         assert_eq!(holder.kind, kind, "{name}");
         assert_eq!(holder.active, active, "{name}");
         if let Some(id) = id {
@@ -126,21 +202,39 @@ async fn duplicate_name_without_id_is_found_across_vendor_employee_and_inactive(
         }
         assert_eq!(customer.is_some(), kind == NameHolderKind::Customer);
     }
-    assert_eq!(h.sim.customers(h.realm.as_str()).len(), 1, "no customer was created");
+    assert_eq!(
+        h.sim.customers(h.realm.as_str()).len(),
+        1,
+        "no customer was created"
+    );
 }
 
 #[tokio::test]
 async fn lower_cased_faults_are_understood() {
     let h = default_harness().await;
     h.seed(&[("Lower Case Co", true)]);
-    h.sim.set_faults(FaultConfig { lowercase_faults: true, ..FaultConfig::default() });
+    h.sim.set_faults(FaultConfig {
+        lowercase_faults: true,
+        ..FaultConfig::default()
+    });
     let outcome = h
         .client
-        .create_customer(&h.tenant, &new_customer("Lower Case Co"), &rid(&h, "l"), Lane::Interactive)
+        .create_customer(
+            &h.tenant,
+            &new_customer("Lower Case Co"),
+            &rid(&h, "l"),
+            Lane::Interactive,
+        )
         .await
         .unwrap();
-    assert!(matches!(outcome, CreateOutcome::NameTaken { .. }), "{outcome:?}");
-    let missing = h.client.read_customer(&h.tenant, "999999", Lane::Interactive).await;
+    assert!(
+        matches!(outcome, CreateOutcome::NameTaken { .. }),
+        "{outcome:?}"
+    );
+    let missing = h
+        .client
+        .read_customer(&h.tenant, "999999", Lane::Interactive)
+        .await;
     assert!(matches!(missing, Err(QboError::NotFound)), "{missing:?}");
 }
 
@@ -148,46 +242,101 @@ async fn lower_cased_faults_are_understood() {
 async fn stale_sync_token_is_reread_merged_and_retried() {
     let h = default_harness().await;
     h.seed(&[("Stale Co", true)]);
-    let before = h.client.query_all_customers(&h.tenant, false, Lane::Interactive).await.unwrap().remove(0);
+    let before = h
+        .client
+        .query_all_customers(&h.tenant, false, Lane::Interactive)
+        .await
+        .unwrap()
+        .remove(0);
     // A user edits another field in the QBO UI meanwhile: the SyncToken moves on.
-    h.sim.edit_customer(h.realm.as_str(), &before.id, json!({"FamilyName": "UserEdit"})).unwrap();
-    let patch = CustomerPatch { company_name: Some("Ours".to_owned()), ..CustomerPatch::default() };
+    h.sim
+        .edit_customer(
+            h.realm.as_str(),
+            &before.id,
+            json!({"FamilyName": "UserEdit"}),
+        )
+        .unwrap();
+    let patch = CustomerPatch {
+        company_name: Some("Ours".to_owned()),
+        ..CustomerPatch::default()
+    };
     let after = h
         .client
-        .update_customer(&h.tenant, &before.id, &before.sync_token, &patch, Lane::Interactive)
+        .update_customer(
+            &h.tenant,
+            &before.id,
+            &before.sync_token,
+            &patch,
+            Lane::Interactive,
+        )
         .await
         .unwrap();
     assert_eq!(after.company_name.as_deref(), Some("Ours"));
-    assert_eq!(after.family_name.as_deref(), Some("UserEdit"), "the user's change survives");
+    assert_eq!(
+        after.family_name.as_deref(),
+        Some("UserEdit"),
+        "the user's change survives"
+    );
     assert_ne!(after.sync_token, before.sync_token);
     let stored = h.sim.customer(h.realm.as_str(), &before.id).unwrap();
     assert_eq!(stored["CompanyName"], "Ours");
     assert_eq!(stored["FamilyName"], "UserEdit");
-    let posts = h.sim.requests().iter().filter(|r| r.method == "POST" && r.path.ends_with("/customer")).count();
+    let posts = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/customer"))
+        .count();
     assert_eq!(posts, 2, "one stale attempt, one retry");
 }
 
 #[tokio::test]
 async fn uncertain_single_creates_never_duplicate() {
     for style in [DropStyle::Reset, DropStyle::Hang(Duration::from_secs(5))] {
-        let h = harness(SimulatorConfig::default(), |c| c.qbo_timeout = Duration::from_secs(1)).await;
-        h.sim.set_faults(FaultConfig { drop_response_after_create: 1, drop_style: style, ..FaultConfig::default() });
+        let h = harness(SimulatorConfig::default(), |c| {
+            c.qbo_timeout = Duration::from_secs(1)
+        })
+        .await;
+        h.sim.set_faults(FaultConfig {
+            drop_response_after_create: 1,
+            drop_style: style,
+            ..FaultConfig::default()
+        });
         let name = "Lost Answer Ltd";
         let outcome = h
             .client
-            .create_customer(&h.tenant, &new_customer(name), &rid(&h, "u1"), Lane::Interactive)
+            .create_customer(
+                &h.tenant,
+                &new_customer(name),
+                &rid(&h, "u1"),
+                Lane::Interactive,
+            )
             .await
             .unwrap();
-        assert!(matches!(outcome, CreateOutcome::FoundAfterUncertain(ref c) if c.display_name == name), "{style:?}: {outcome:?}");
+        assert!(
+            matches!(outcome, CreateOutcome::FoundAfterUncertain(ref c) if c.display_name == name),
+            "{style:?}: {outcome:?}"
+        );
         assert_eq!(h.customers_named(name), 1, "{style:?}");
         assert_eq!(h.sim.stats().dropped_responses, 1);
         // Creating it again with the same requestid is replayed, not duplicated.
         let again = h
             .client
-            .create_customer(&h.tenant, &new_customer(name), &rid(&h, "u1"), Lane::Interactive)
+            .create_customer(
+                &h.tenant,
+                &new_customer(name),
+                &rid(&h, "u1"),
+                Lane::Interactive,
+            )
             .await
             .unwrap();
-        assert!(matches!(again, CreateOutcome::Created(_) | CreateOutcome::NameTaken { .. }), "{again:?}");
+        assert!(
+            matches!(
+                again,
+                CreateOutcome::Created(_) | CreateOutcome::NameTaken { .. }
+            ),
+            "{again:?}"
+        );
         assert_eq!(h.customers_named(name), 1, "{style:?}");
     }
 }
@@ -199,18 +348,40 @@ async fn batch_creates_correlate_by_bid_and_survive_a_lost_answer() {
     let tenant = TenantId::parse("tenant-1").unwrap();
     let items: Vec<BatchCreate> = (0..65)
         .map(|i| {
-            let name = if i == 40 { "batch taken".to_owned() } else { format!("Batch {i:02}") };
+            let name = if i == 40 {
+                "batch taken".to_owned()
+            } else {
+                format!("Batch {i:02}")
+            };
             BatchCreate {
-                request_id: RequestId::for_create(&tenant, &DigitCustomerId::parse(format!("b{i}")).unwrap(), 0),
+                request_id: RequestId::for_create(
+                    &tenant,
+                    &DigitCustomerId::parse(format!("b{i}")).unwrap(),
+                    0,
+                ),
                 customer: new_customer(&name),
             }
         })
         .collect();
     // The second batch call's answer is lost after its creates are committed.
-    h.sim.set_faults(FaultConfig { drop_response_after_create: 1, ..FaultConfig::default() });
-    let first = h.client.batch_create_customers(&h.tenant, &items[..1], Lane::Background).await.unwrap();
-    assert!(matches!(&first[0], Ok(CreateOutcome::FoundAfterUncertain(c)) if c.display_name == "Batch 00"), "{first:?}");
-    let results = h.client.batch_create_customers(&h.tenant, &items[1..], Lane::Background).await.unwrap();
+    h.sim.set_faults(FaultConfig {
+        drop_response_after_create: 1,
+        ..FaultConfig::default()
+    });
+    let first = h
+        .client
+        .batch_create_customers(&h.tenant, &items[..1], Lane::Background)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&first[0], Ok(CreateOutcome::FoundAfterUncertain(c)) if c.display_name == "Batch 00"),
+        "{first:?}"
+    );
+    let results = h
+        .client
+        .batch_create_customers(&h.tenant, &items[1..], Lane::Background)
+        .await
+        .unwrap();
     assert_eq!(results.len(), 64);
     for (item, result) in items[1..].iter().zip(&results) {
         match result {
@@ -222,10 +393,25 @@ async fn batch_creates_correlate_by_bid_and_survive_a_lost_answer() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(h.sim.customers(h.realm.as_str()).len(), 65, "64 new + the seeded one, no duplicates");
-    let batch_calls = h.sim.requests().iter().filter(|r| r.path.ends_with("/batch")).count();
+    assert_eq!(
+        h.sim.customers(h.realm.as_str()).len(),
+        65,
+        "64 new + the seeded one, no duplicates"
+    );
+    let batch_calls = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/batch"))
+        .count();
     assert_eq!(batch_calls, 4, "1 + ceil(64 / 30)");
-    assert!(h.sim.requests().iter().filter_map(|r| r.requestid.as_ref()).all(|id| id.len() <= 36 || !id.starts_with("b1-")));
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .filter_map(|r| r.requestid.as_ref())
+            .all(|id| id.len() <= 36 || !id.starts_with("b1-"))
+    );
 }
 
 #[tokio::test]
@@ -233,8 +419,16 @@ async fn cdc_returns_changed_customers_and_server_time() {
     let h = default_harness().await;
     h.seed(&[("Cdc One", true), ("Cdc Two", true)]);
     let since = Utc::now() - chrono::Duration::hours(1);
-    let changes = h.client.customer_changes(&h.tenant, since, Lane::Background).await.unwrap();
-    let mut names: Vec<_> = changes.customers.iter().map(|c| c.display_name.clone()).collect();
+    let changes = h
+        .client
+        .customer_changes(&h.tenant, since, Lane::Background)
+        .await
+        .unwrap();
+    let mut names: Vec<_> = changes
+        .customers
+        .iter()
+        .map(|c| c.display_name.clone())
+        .collect();
     names.sort();
     assert_eq!(names, ["Cdc One", "Cdc Two"]);
     assert!(!changes.truncated);
@@ -246,18 +440,38 @@ async fn cdc_returns_changed_customers_and_server_time() {
 async fn server_error_500_is_retried_exactly_once() {
     let h = default_harness().await;
     h.seed(&[("Five Hundred", true)]);
-    h.sim.set_faults(FaultConfig { server_error_rate: 1.0, server_error_status: 500, ..FaultConfig::default() });
+    h.sim.set_faults(FaultConfig {
+        server_error_rate: 1.0,
+        server_error_status: 500,
+        ..FaultConfig::default()
+    });
     let before = h.sim.stats().requests;
-    let result = h.client.read_customer(&h.tenant, "1", Lane::Interactive).await;
-    assert!(matches!(result, Err(QboError::Server { status: 500, .. })), "{result:?}");
+    let result = h
+        .client
+        .read_customer(&h.tenant, "1", Lane::Interactive)
+        .await;
+    assert!(
+        matches!(result, Err(QboError::Server { status: 500, .. })),
+        "{result:?}"
+    );
     assert_eq!(h.sim.stats().requests - before, 2);
 }
 
 #[tokio::test]
 async fn outage_503_backs_off_until_the_budget_then_reports_throttle_like() {
-    let h = harness(SimulatorConfig::default(), |c| c.qbo_throttle_budget = Duration::from_millis(400)).await;
-    h.sim.set_faults(FaultConfig { server_error_rate: 1.0, server_error_status: 503, ..FaultConfig::default() });
-    let result = h.client.read_customer(&h.tenant, "1", Lane::Interactive).await;
+    let h = harness(SimulatorConfig::default(), |c| {
+        c.qbo_throttle_budget = Duration::from_millis(400)
+    })
+    .await;
+    h.sim.set_faults(FaultConfig {
+        server_error_rate: 1.0,
+        server_error_status: 503,
+        ..FaultConfig::default()
+    });
+    let result = h
+        .client
+        .read_customer(&h.tenant, "1", Lane::Interactive)
+        .await;
     let error = result.unwrap_err();
     assert!(error.is_throttle_like(), "{error:?}");
     assert!(h.sim.stats().requests >= 3, "retried with backoff");

@@ -59,10 +59,23 @@ pub async fn harness(sim_config: SimulatorConfig, tweak: impl FnOnce(&mut QboCon
     let code = sim.issue_authorization_code(realm.as_str(), REDIRECT);
     client
         .tokens()
-        .connect_with_code(&tenant, &realm, "sandbox", &SecretString::from(code), REDIRECT)
+        .connect_with_code(
+            &tenant,
+            &realm,
+            "sandbox",
+            &SecretString::from(code),
+            REDIRECT,
+        )
         .await
         .unwrap();
-    Harness { sim, db, config, client, tenant, realm }
+    Harness {
+        sim,
+        db,
+        config,
+        client,
+        tenant,
+        realm,
+    }
 }
 
 impl Harness {
@@ -77,7 +90,9 @@ impl Harness {
             .iter()
             .map(|(name, active)| json!({"DisplayName": name, "Active": active}))
             .collect();
-        self.sim.seed_customers(self.realm.as_str(), json!(customers)).unwrap();
+        self.sim
+            .seed_customers(self.realm.as_str(), json!(customers))
+            .unwrap();
     }
 
     pub fn customers_named(&self, name: &str) -> usize {

@@ -1,0 +1,243 @@
+//! The PostgreSQL-backed limiter on its own: pacing, concurrency slots, leases, lanes.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use qbo_sync::{
+    domain::RealmId,
+    pgcluster::fresh_database,
+    quickbooks::{
+        CallKind, Lane,
+        limiter::{Limiter, LimiterSettings},
+        settings::default_qbo_config,
+    },
+    store::qbo_limits,
+};
+
+fn settings(
+    per_window: u32,
+    window: Duration,
+    concurrent: u16,
+    lease: Duration,
+) -> LimiterSettings {
+    let mut config = default_qbo_config();
+    config.qbo_requests_per_window = per_window;
+    config.qbo_batches_per_window = 5;
+    config.qbo_rate_window = window;
+    config.qbo_max_concurrent = concurrent;
+    config.qbo_interactive_slots = 1;
+    config.qbo_slot_lease = lease;
+    config.qbo_rate_headroom_percent = 0;
+    LimiterSettings::from_config(&config)
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_pacing_and_never_exceed_a_window() {
+    let db = fresh_database().await.unwrap();
+    let s = settings(22, Duration::from_secs(1), 10, Duration::from_secs(30));
+    assert_eq!(
+        s.request_interval(),
+        Duration::from_millis(50),
+        "1 s / (22 - 2)"
+    );
+    let other_pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let limiters = [
+        Arc::new(Limiter::new(db.pool.clone(), s.clone())),
+        Arc::new(Limiter::new(other_pool, s)),
+    ];
+    let realm = RealmId::parse("realm-pace").unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let limiter = limiters[i % 2].clone();
+            let realm = realm.clone();
+            tokio::spawn(async move {
+                let permit = limiter
+                    .acquire(&realm, Lane::Background, CallKind::Single)
+                    .await
+                    .unwrap();
+                let at = started.elapsed();
+                permit.release().await.unwrap();
+                at
+            })
+        })
+        .collect();
+    let mut starts: Vec<Duration> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    starts.sort();
+    // Any one-second window holds at most 22 starts (the limit), though 40 were waiting.
+    for (i, first) in starts.iter().enumerate() {
+        let in_window = starts[i..]
+            .iter()
+            .take_while(|t| **t < *first + Duration::from_secs(1))
+            .count();
+        assert!(
+            in_window <= 21,
+            "{in_window} starts within 1 s of {first:?}"
+        );
+    }
+    assert!(*starts.last().unwrap() >= Duration::from_millis(39 * 50 - 60));
+}
+
+#[tokio::test]
+async fn concurrency_slots_cap_in_flight_work_across_limiters() {
+    let db = fresh_database().await.unwrap();
+    let s = settings(10_000, Duration::from_secs(1), 3, Duration::from_secs(30));
+    let other_pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let limiters = [
+        Arc::new(Limiter::new(db.pool.clone(), s.clone())),
+        Arc::new(Limiter::new(other_pool, s)),
+    ];
+    let realm = RealmId::parse("realm-conc").unwrap();
+    let (in_flight, peak) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (limiter, realm) = (limiters[i % 2].clone(), realm.clone());
+            let (in_flight, peak) = (in_flight.clone(), peak.clone());
+            let lane = if i % 3 == 0 {
+                Lane::Interactive
+            } else {
+                Lane::Background
+            };
+            tokio::spawn(async move {
+                let permit = limiter
+                    .acquire(&realm, lane, CallKind::Single)
+                    .await
+                    .unwrap();
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                permit.release().await.unwrap();
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        t.unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert_eq!(qbo_limits::held_slots(&db.pool, &realm).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_dead_replicas_slot_frees_itself_when_the_lease_runs_out() {
+    let db = fresh_database().await.unwrap();
+    let s = settings(
+        10_000,
+        Duration::from_secs(1),
+        2,
+        Duration::from_millis(400),
+    );
+    let limiter = Limiter::new(db.pool.clone(), s);
+    let realm = RealmId::parse("realm-lease").unwrap();
+    // A "replica" takes every slot and dies without releasing (no Drop runs).
+    std::mem::forget(
+        limiter
+            .acquire(&realm, Lane::Interactive, CallKind::Single)
+            .await
+            .unwrap(),
+    );
+    std::mem::forget(
+        limiter
+            .acquire(&realm, Lane::Interactive, CallKind::Single)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(qbo_limits::held_slots(&db.pool, &realm).await.unwrap(), 2);
+    let started = Instant::now();
+    let permit = limiter
+        .acquire(&realm, Lane::Interactive, CallKind::Single)
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "waited only {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    permit.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn interactive_work_overtakes_a_background_backlog() {
+    let db = fresh_database().await.unwrap();
+    // 20 ms spacing; 30 background calls queue for ~600 ms.
+    let s = settings(52, Duration::from_secs(1), 10, Duration::from_secs(30));
+    let limiter = Arc::new(Limiter::new(db.pool.clone(), s));
+    let realm = RealmId::parse("realm-lanes").unwrap();
+    let started = Instant::now();
+    let background: Vec<_> = (0..30)
+        .map(|_| {
+            let (limiter, realm) = (limiter.clone(), realm.clone());
+            tokio::spawn(async move {
+                let p = limiter
+                    .acquire(&realm, Lane::Background, CallKind::Single)
+                    .await
+                    .unwrap();
+                let at = started.elapsed();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                p.release().await.unwrap();
+                at
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = started.elapsed();
+    let p = limiter
+        .acquire(&realm, Lane::Interactive, CallKind::Single)
+        .await
+        .unwrap();
+    let interactive_at = started.elapsed();
+    p.release().await.unwrap();
+    let background: Vec<Duration> = futures::future::join_all(background)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let after = background.iter().filter(|t| **t > interactive_at).count();
+    assert!(
+        interactive_at - asked < Duration::from_millis(150),
+        "interactive waited {:?}",
+        interactive_at - asked
+    );
+    assert!(
+        after >= 15,
+        "only {after} background calls went after the interactive one"
+    );
+}
+
+#[tokio::test]
+async fn batch_calls_are_also_paced_by_the_batch_row() {
+    let db = fresh_database().await.unwrap();
+    // 5 batches per 200 ms window → 200 / (5 - 2) ≈ 66 ms apart.
+    let mut config = default_qbo_config();
+    config.qbo_requests_per_window = 10_000;
+    config.qbo_batches_per_window = 5;
+    config.qbo_rate_window = Duration::from_millis(200);
+    config.qbo_rate_headroom_percent = 0;
+    let limiter = Limiter::new(db.pool.clone(), LimiterSettings::from_config(&config));
+    let realm = RealmId::parse("realm-batch").unwrap();
+    let started = Instant::now();
+    for _ in 0..7 {
+        limiter
+            .acquire(&realm, Lane::Background, CallKind::Batch)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(6 * 66 - 20),
+        "{:?}",
+        started.elapsed()
+    );
+}

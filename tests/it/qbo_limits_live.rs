@@ -1,0 +1,129 @@
+//! Throttle storms against the simulator enforcing QBO's limits (on a shortened window): every
+//! call completes and the simulator counts zero limit violations.
+
+use std::time::Duration;
+
+use qbo_sync::{
+    domain::{DigitCustomerId, TenantId},
+    quickbooks::{BatchCreate, CreateOutcome, Lane, NewCustomer, QboClient, RequestId},
+    simulator::{FaultConfig, SimulatorConfig, ThrottleStyle},
+};
+
+use crate::qbo_harness::harness;
+
+fn storm_config() -> SimulatorConfig {
+    SimulatorConfig {
+        rate_window: Duration::from_secs(2),
+        max_requests_per_window: 60,
+        max_batches_per_window: 6,
+        ..SimulatorConfig::default()
+    }
+}
+
+async fn reads(client: &QboClient, tenant: &TenantId, n: usize, lane: Lane) -> usize {
+    let calls =
+        (0..n).map(|i| client.read_customer(tenant, if i % 2 == 0 { "1" } else { "2" }, lane));
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(Result::is_ok)
+        .count()
+}
+
+#[tokio::test]
+async fn throttle_storms_in_every_style_complete_without_limit_violations() {
+    let h = harness(storm_config(), |_| {}).await;
+    h.seed(&[("Storm One", true), ("Storm Two", true)]);
+    let other = h.replica().await;
+    let styles = [
+        ThrottleStyle::Json429,
+        ThrottleStyle::Xml429,
+        ThrottleStyle::Forbidden403,
+        ThrottleStyle::Fault200,
+        ThrottleStyle::LowerCase429,
+    ];
+    for (i, style) in styles.into_iter().enumerate() {
+        h.sim.set_faults(FaultConfig {
+            throttle_rate: 0.25,
+            throttle_style: style,
+            latency: Duration::from_millis(20),
+            latency_jitter: Duration::from_millis(40),
+            retry_after_secs: (i == 0).then_some(1),
+            seed: i as u64,
+            ..FaultConfig::default()
+        });
+        let (a, b) = tokio::join!(
+            reads(&h.client, &h.tenant, 20, Lane::Background),
+            reads(&other, &h.tenant, 20, Lane::Interactive),
+        );
+        assert_eq!((a, b), (20, 20), "{style:?}: every read completes");
+    }
+    let stats = h.sim.stats();
+    assert!(
+        stats.injected_throttles >= 20,
+        "the storm happened: {stats:?}"
+    );
+    assert_eq!(
+        stats.limit_violations.total(),
+        0,
+        "{:?}",
+        stats.limit_violations
+    );
+    assert!(stats.max_concurrency_seen <= 10);
+}
+
+#[tokio::test]
+async fn two_replicas_at_full_speed_stay_inside_rate_batch_and_concurrency_limits() {
+    let h = harness(storm_config(), |_| {}).await;
+    h.seed(&[("Load One", true), ("Load Two", true)]);
+    let other = h.replica().await;
+    h.sim.set_faults(FaultConfig {
+        latency: Duration::from_millis(30),
+        latency_jitter: Duration::from_millis(120),
+        ..FaultConfig::default()
+    });
+    let tenant = h.tenant.clone();
+    let batch = |prefix: &str| -> Vec<BatchCreate> {
+        (0..90)
+            .map(|i| BatchCreate {
+                request_id: RequestId::for_create(
+                    &tenant,
+                    &DigitCustomerId::parse(format!("{prefix}{i}")).unwrap(),
+                    0,
+                ),
+                customer: NewCustomer {
+                    display_name: format!("{prefix} load {i}"),
+                    ..NewCustomer::default()
+                },
+            })
+            .collect()
+    };
+    let (batch_a, batch_b) = (batch("A"), batch("B"));
+    let (r1, r2, c1, c2) = tokio::join!(
+        reads(&h.client, &h.tenant, 60, Lane::Background),
+        reads(&other, &h.tenant, 60, Lane::Background),
+        h.client
+            .batch_create_customers(&h.tenant, &batch_a, Lane::Background),
+        other.batch_create_customers(&h.tenant, &batch_b, Lane::Background),
+    );
+    assert_eq!((r1, r2), (60, 60));
+    for result in c1.unwrap().into_iter().chain(c2.unwrap()) {
+        assert!(
+            matches!(result, Ok(CreateOutcome::Created(_))),
+            "{result:?}"
+        );
+    }
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.limit_violations.total(),
+        0,
+        "{:?}",
+        stats.limit_violations
+    );
+    assert!(
+        stats.max_concurrency_seen >= 3,
+        "the load was concurrent: {}",
+        stats.max_concurrency_seen
+    );
+    assert_eq!(h.sim.customers(h.realm.as_str()).len(), 182);
+}
