@@ -54,11 +54,28 @@ impl QboClient {
     ///
     /// # Errors
     /// The call errors of [`QboClient`].
-    #[instrument(name = "qbo.customer.query", skip_all, err(level = "debug"))]
     pub async fn query_customers_page(
         &self,
         tenant: &TenantId,
         start: u32,
+        include_inactive: bool,
+        lane: Lane,
+    ) -> Result<CustomerPage, QboError> {
+        let size = self.settings.page_size;
+        self.query_customers_page_sized(tenant, start, size, include_inactive, lane)
+            .await
+    }
+
+    /// Like [`Self::query_customers_page`] with an explicit MAXRESULTS (capped at 1000).
+    ///
+    /// # Errors
+    /// The call errors of [`QboClient`].
+    #[instrument(name = "qbo.customer.query", skip_all, err(level = "debug"))]
+    pub async fn query_customers_page_sized(
+        &self,
+        tenant: &TenantId,
+        start: u32,
+        max_results: u32,
         include_inactive: bool,
         lane: Lane,
     ) -> Result<CustomerPage, QboError> {
@@ -67,8 +84,8 @@ impl QboClient {
         } else {
             Vec::new()
         };
-        let size = self.settings.page_size;
-        let statement = query::select("Customer", &filters, start, size);
+        let size = max_results.clamp(1, 1000);
+        let statement = query::select("Customer", &filters, start.max(1), size);
         let envelope = self.run_query(tenant, statement, lane).await?;
         let customers: Vec<QboCustomer> = envelope
             .query_response
