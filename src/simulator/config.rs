@@ -173,6 +173,8 @@ pub struct FaultConfig {
     pub retry_after_secs: Option<u32>,
     /// Send every JSON fault in the lower-cased envelope `{"fault":{"error":[..]}}`.
     pub lowercase_faults: bool,
+    /// Send validation faults (6240, 5010, 610, ...) with HTTP 200, as QBO has been seen to.
+    pub faults_as_http_200: bool,
     /// Commit the next N creates (single or batch) and then give no answer.
     pub drop_response_after_create: u32,
     /// How a dropped answer looks to the client.
@@ -192,6 +194,7 @@ impl Default for FaultConfig {
             throttle_style: ThrottleStyle::Json429,
             retry_after_secs: None,
             lowercase_faults: false,
+            faults_as_http_200: false,
             drop_response_after_create: 0,
             drop_style: DropStyle::Reset,
             seed: 42,

@@ -18,16 +18,19 @@ use super::{
     select,
 };
 
-/// Whether faults go out in the lower-cased envelope right now.
-pub fn lowercase(shared: &Shared) -> bool {
-    lock(&shared.faults).config.lowercase_faults
-}
-
-/// A fault as a stored answer (status and body).
+/// A fault as a stored answer (status and body), in the envelope and status the fault
+/// settings ask for.
 pub fn fault_answer(shared: &Shared, fault: &Fault) -> StoredAnswer {
+    let (lowercase, as_200) = {
+        let faults = lock(&shared.faults);
+        (
+            faults.config.lowercase_faults,
+            faults.config.faults_as_http_200,
+        )
+    };
     StoredAnswer {
-        status: fault.status,
-        body: fault.body(&shared.envelope_time(), lowercase(shared)),
+        status: if as_200 { 200 } else { fault.status },
+        body: fault.body(&shared.envelope_time(), lowercase),
     }
 }
 

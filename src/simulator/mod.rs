@@ -6,6 +6,7 @@
 //! test runs. `docs/simulator.md` lists every behaviour and where it follows an UNCONFIRMED
 //! variant of the API notes.
 
+mod admin;
 mod auth;
 mod batch;
 mod cdc;
@@ -13,8 +14,10 @@ mod config;
 mod customers;
 mod faults;
 mod handlers;
+mod hierarchy;
 mod http;
 mod limits;
+mod names;
 mod query;
 mod realm;
 mod select;
@@ -191,7 +194,7 @@ impl Simulator {
         let offset = self.shared.config.utc_offset;
         let policy = self.shared.config.duplicate_detail;
         self.shared.with_realm(realm_id, |realm| {
-            customers::seed(realm, customers, now, offset, policy)
+            admin::seed(realm, customers, now, offset, policy)
         })
     }
 
@@ -215,7 +218,7 @@ impl Simulator {
         let now = self.shared.now();
         let offset = self.shared.config.utc_offset;
         self.shared.with_realm(realm_id, |realm| {
-            customers::add_name_record(realm, kind, name, active, now, offset)
+            admin::add_name_record(realm, kind, name, active, now, offset)
                 .unwrap_or_else(|fault| panic!("cannot add {}: {fault:?}", kind.name()))
         })
     }
@@ -223,9 +226,23 @@ impl Simulator {
     /// Every customer of the realm as QBO JSON, ordered by Id, inactive and merged-away ones
     /// included.
     pub fn customers(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Customer)
+    }
+
+    /// Every vendor of the realm as QBO JSON, ordered by Id.
+    pub fn vendors(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Vendor)
+    }
+
+    /// Every employee of the realm as QBO JSON, ordered by Id.
+    pub fn employees(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Employee)
+    }
+
+    fn entities(&self, realm_id: &str, kind: Kind) -> Vec<Value> {
         self.shared.with_realm(realm_id, |realm| {
             realm
-                .all(Kind::Customer)
+                .all(kind)
                 .values()
                 .map(|r| Value::Object(r.json.clone()))
                 .collect()
@@ -264,7 +281,7 @@ impl Simulator {
         let now = self.shared.now();
         let config = self.shared.config.clone();
         self.shared.with_realm(realm_id, |realm| {
-            customers::merge(realm, absorbed_id, survivor_id, now, &config)
+            admin::merge(realm, absorbed_id, survivor_id, now, &config)
                 .unwrap_or_else(|fault| panic!("cannot merge: {fault:?}"));
         });
     }
