@@ -53,6 +53,13 @@ async fn hostile_names_round_trip_through_get_and_post() {
         escape(r"Brien \")
     );
     assert_eq!(names(&env.query(&like).await, "Customer"), vec![hostile]);
+    let curly = "Dan\u{2019}s \u{201c}Best\u{201d} Café";
+    env.create(curly).await;
+    let statement = format!(
+        "select * from Customer where DisplayName = '{}'",
+        escape(curly)
+    );
+    assert_eq!(names(&env.query(&statement).await, "Customer"), vec![curly]);
     // An unescaped quote is a parse error, not an injection.
     let (status, body) = env
         .get(
