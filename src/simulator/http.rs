@@ -9,7 +9,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use super::{
     Shared, auth, batch, cdc,
     config::DropStyle,
+    conn::{ConnKill, KillableListener},
     faults::{Fault, throttle_response},
     handlers,
     limits::{SlotGuard, Violation},
@@ -36,8 +37,8 @@ pub struct Dropped;
 /// Serves until the simulator shuts down.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let shutdown = shared.shutdown.clone();
-    let app = router(shared);
-    let result = axum::serve(listener, app)
+    let app = router(shared).into_make_service_with_connect_info::<ConnKill>();
+    let result = axum::serve(KillableListener(listener), app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(error) = result {
@@ -145,6 +146,10 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     let n = shared.tid_counter.fetch_add(1, Ordering::Relaxed);
     let tid = format!("1-{:08x}-{:024x}", n, n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let requestid = query_param(query.as_deref(), "requestid");
+    let conn = request
+        .extensions()
+        .get::<ConnectInfo<ConnKill>>()
+        .map(|c| c.0.clone());
     {
         let mut stats = lock(&shared.stats);
         stats.requests += 1;
@@ -158,6 +163,10 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     }
     let mut response = next.run(request).await;
     let dropped = response.extensions().get::<Dropped>().is_some();
+    if dropped {
+        // Cut the connection before hyper writes a byte of the answer.
+        conn.iter().for_each(ConnKill::cut);
+    }
     if let Ok(value) = HeaderValue::from_str(&tid) {
         response.headers_mut().insert("intuit_tid", value);
     }

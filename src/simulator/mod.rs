@@ -11,6 +11,7 @@ mod auth;
 mod batch;
 mod cdc;
 mod config;
+mod conn;
 mod customers;
 mod faults;
 mod handlers;

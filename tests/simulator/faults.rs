@@ -238,3 +238,24 @@ async fn hanging_answers_time_the_client_out() {
     assert_eq!(env.sim.customers(REALM).len(), 1);
     env.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dropped_batch_gives_no_status_at_all() {
+    let env = Env::start().await;
+    env.sim.set_faults(FaultConfig {
+        drop_response_after_create: 1,
+        ..FaultConfig::default()
+    });
+    let body = json!({"BatchItemRequest": [{"bId": "1", "operation": "create", "Customer": {"DisplayName": "Batch Lost"}}]});
+    let result = env
+        .http
+        .post(env.url("batch"))
+        .bearer_auth(&env.token)
+        .json(&body)
+        .send()
+        .await;
+    assert!(result.is_err(), "not even a status line reaches the client");
+    assert_eq!(env.sim.customers(REALM).len(), 1);
+    // The next request on a fresh connection is answered normally.
+    assert_eq!(env.get("customer/1", &[]).await.0, StatusCode::OK);
+}
