@@ -248,3 +248,23 @@ async fn reading_100k_customers_in_pages_is_fast() {
     }
     eprintln!("100 name lookups in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn paging_is_by_offset_even_when_records_change_between_pages() {
+    let env = Env::start().await;
+    env.sim.seed_customers(REALM, seed(30)).unwrap();
+    let page = |start: usize| format!("select * from Customer STARTPOSITION {start} MAXRESULTS 5");
+    let first = names(&env.query(&page(1)).await, "Customer");
+    assert_eq!(first[0], "Customer 000001");
+    let second = names(&env.query(&page(6)).await, "Customer");
+    assert_eq!(second[0], "Customer 000006");
+    // One record of the pages already read goes inactive: the offset now lands one later.
+    env.sim
+        .edit_customer(REALM, "3", json!({"Active": false}))
+        .unwrap();
+    let third = names(&env.query(&page(11)).await, "Customer");
+    assert_eq!(
+        third[0], "Customer 000013",
+        "customer 10 is inactive (seed) and 3 left"
+    );
+}
