@@ -84,6 +84,17 @@ impl Default for SimulatorConfig {
     }
 }
 
+impl SimulatorConfig {
+    /// The same limits over a window `speedup` times shorter, so a benchmark runs the shape of
+    /// a minute of traffic in `60 s / speedup`.
+    pub fn time_scaled(self, speedup: u32) -> Self {
+        Self {
+            rate_window: self.rate_window / speedup.max(1),
+            ..self
+        }
+    }
+}
+
 /// How string comparisons in queries treat letter case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringMatch {

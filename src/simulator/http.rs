@@ -140,6 +140,7 @@ pub fn percent_decode(text: &str) -> String {
 
 /// Records every request, counts it and stamps the `intuit_tid` header on the answer.
 async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let received_at = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -183,6 +184,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             response.status().as_u16()
         },
         intuit_tid: tid,
+        received_at,
     });
     response
 }

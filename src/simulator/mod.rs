@@ -145,6 +145,11 @@ impl Simulator {
         })
     }
 
+    /// The configuration the simulator runs with (client id and secret, limits, ...).
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.shared.config
+    }
+
     /// `http://127.0.0.1:PORT`; the client appends `/v3/company/{realm}/...`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

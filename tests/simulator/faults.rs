@@ -259,3 +259,33 @@ async fn a_dropped_batch_gives_no_status_at_all() {
     // The next request on a fresh connection is answered normally.
     assert_eq!(env.get("customer/1", &[]).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn time_scaled_windows_roll_faster() {
+    let config = SimulatorConfig {
+        max_requests_per_window: 3,
+        ..SimulatorConfig::default()
+    }
+    .time_scaled(300);
+    assert_eq!(config.rate_window, Duration::from_millis(200));
+    let env = Env::with_config(config).await;
+    for _ in 0..3 {
+        assert_ne!(
+            env.get("customer/1", &[]).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    assert_eq!(
+        env.get("customer/1", &[]).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_ne!(
+        env.get("customer/1", &[]).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let log = env.sim.requests();
+    let span = log.last().unwrap().received_at - log[0].received_at;
+    assert!(span >= Duration::from_millis(250));
+    assert_eq!(env.sim.config().max_requests_per_window, 3);
+}
