@@ -159,6 +159,20 @@ pub fn update(
             "Business Validation Error: You cannot modify a list element that has been deleted.",
         ));
     }
+    let deactivates = body.get("Active").and_then(Value::as_bool) == Some(false);
+    let balance = old
+        .json
+        .get("Balance")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    if deactivates && old.active() && balance != 0.0 {
+        return Err(Fault::validation(
+            "6000",
+            "A business validation error has occurred while processing your request",
+            "Delete List Has Balance Error : This customer cannot be deleted because it has a \
+             non-zero balance.",
+        ));
+    }
     let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(false);
     let mut json = if sparse { old.json.clone() } else { Map::new() };
     json.extend(client_fields(body));
