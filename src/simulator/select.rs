@@ -65,8 +65,10 @@ fn compare(value: &Value, literal: &Literal, field: &str, mode: StringMatch) -> 
             {
                 return Some(a.cmp(&b));
             }
-            // Ids and SyncTokens are numeric strings: compare them as numbers.
-            if let (Ok(a), Ok(b)) = (s.parse::<u64>(), l.parse::<u64>()) {
+            // Ids, SyncTokens and references are numeric strings: compare them as numbers (but
+            // never names, where "007" and "7" differ).
+            let numeric = field == "Id" || field == "SyncToken" || field.ends_with(".value");
+            if let (true, Ok(a), Ok(b)) = (numeric, s.parse::<u64>(), l.parse::<u64>()) {
                 return Some(a.cmp(&b));
             }
             Some(fold(s, mode).cmp(&fold(l, mode)))

@@ -144,6 +144,15 @@ async fn filters_ordering_and_other_entities() {
         )
         .await;
     assert_eq!(since["maxResults"], 4);
+    env.create("007").await;
+    let bond = env
+        .query("select * from Customer where DisplayName = '7'")
+        .await;
+    assert_eq!(bond, json!({}), "names compare as text, not numbers");
+    let after = env
+        .query("select * from Customer where Id > '2' ORDERBY Id")
+        .await;
+    assert_eq!(names(&after, "Customer"), ["Charlie", "bravo", "007"]);
     let vendors = env
         .query(
             "select * from vendor where DisplayName = 'vendor inactive' and Active in (true,false)",
