@@ -111,6 +111,7 @@ pub fn create(
     Ok(out)
 }
 
+/// The `Id` of a body, as a string (QBO) or a number.
 pub fn parse_id(body: &Map<String, Value>) -> Option<u64> {
     match body.get("Id") {
         Some(Value::String(s)) => s.parse().ok(),

@@ -13,7 +13,9 @@ const MAX_LEVEL: u64 = 4;
 
 /// Where a customer sits in the hierarchy.
 pub struct Placement {
+    /// The parent's Id and FullyQualifiedName; `None` at the top level.
     pub parent: Option<(u64, String)>,
+    /// 0 at the top level.
     pub level: u64,
 }
 
@@ -84,6 +86,7 @@ pub fn placement(
     })
 }
 
+/// The parent Id of a stored customer.
 pub fn parent_of(record: &Record) -> Option<u64> {
     record
         .json
@@ -94,6 +97,7 @@ pub fn parent_of(record: &Record) -> Option<u64> {
         .ok()
 }
 
+/// Keeps the children index right when a customer changes parent.
 pub fn move_child(realm: &mut Realm, id: u64, from: Option<u64>, to: Option<u64>) {
     if from == to {
         return;

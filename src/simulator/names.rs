@@ -32,10 +32,12 @@ const NESTED_MAX_LENGTHS: &[(&str, &str, usize)] = &[
     ("WebAddr", "URI", 1000),
 ];
 
+/// A top-level string field.
 pub fn str_field<'a>(json: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     json.get(key).and_then(Value::as_str)
 }
 
+/// Enforces the documented maximum lengths (2050).
 pub fn check_lengths(json: &Map<String, Value>) -> Result<(), Fault> {
     for (field, max) in MAX_LENGTHS {
         if let Some(value) = str_field(json, field) {
@@ -120,6 +122,8 @@ pub fn check_unique(
     }
 }
 
+/// Settles DisplayName (given, or built from the name parts) and checks it and every length;
+/// returns the name.
 pub fn validate(json: &mut Map<String, Value>) -> Result<String, Fault> {
     let given = str_field(json, "DisplayName")
         .map(str::to_owned)
