@@ -53,13 +53,6 @@ async fn code_exchange_refresh_rotation_and_invalid_grant() {
     let access = first["access_token"].as_str().unwrap().to_owned();
     assert_eq!(api_status(&sim, &access).await.0, StatusCode::OK);
 
-    // A code works once.
-    let (status, body) = token_call(&sim, "sim-client-secret", &grant).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
-
     // Refreshing rotates: the new refresh token works, the superseded one is invalid_grant.
     let old_refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let refresh = [
@@ -75,13 +68,34 @@ async fn code_exchange_refresh_rotation_and_invalid_grant() {
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
     let newest = second["refresh_token"].as_str().unwrap();
-    let (status, _) = token_call(
+    let (status, third) = token_call(
         &sim,
         "sim-client-secret",
         &[("grant_type", "refresh_token"), ("refresh_token", newest)],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    let latest_access = third["access_token"].as_str().unwrap();
+    assert_eq!(api_status(&sim, latest_access).await.0, StatusCode::OK);
+
+    // A code works once; exchanging it again also ends every token descending from it.
+    let (status, body) = token_call(&sim, "sim-client-secret", &grant).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let latest = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", third["refresh_token"].as_str().unwrap()),
+    ];
+    assert_eq!(
+        token_call(&sim, "sim-client-secret", &latest).await.1["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        api_status(&sim, latest_access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Unknown tokens and wrong client credentials.
     let unknown = [
@@ -99,7 +113,7 @@ async fn code_exchange_refresh_rotation_and_invalid_grant() {
     );
     let outcomes = sim.stats().token_outcomes;
     assert_eq!(outcomes["issued"], 3);
-    assert_eq!(outcomes["invalid_grant"], 3);
+    assert_eq!(outcomes["invalid_grant"], 4);
     assert_eq!(outcomes["invalid_client"], 1);
     sim.shutdown().await;
 }
