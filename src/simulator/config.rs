@@ -178,6 +178,8 @@ pub struct FaultConfig {
     pub server_error_rate: f64,
     /// Status of injected server errors (500, 502, 503 or 504).
     pub server_error_status: u16,
+    /// Send injected server errors as a gateway's HTML page instead of a JSON SystemFault.
+    pub server_error_html: bool,
     /// How throttling (injected or from the enforced limits) is answered.
     pub throttle_style: ThrottleStyle,
     /// `Retry-After` seconds on throttle answers; QBO sending it is UNCONFIRMED.
@@ -202,6 +204,7 @@ impl Default for FaultConfig {
             throttle_rate: 0.0,
             server_error_rate: 0.0,
             server_error_status: 503,
+            server_error_html: false,
             throttle_style: ThrottleStyle::Json429,
             retry_after_secs: None,
             lowercase_faults: false,

@@ -250,6 +250,7 @@ fn injected_fault(shared: &Shared) -> Option<Response> {
     let (throttle_rate, error_rate) =
         (faults.config.throttle_rate, faults.config.server_error_rate);
     let status = faults.config.server_error_status;
+    let html = faults.config.server_error_html;
     let lower = faults.config.lowercase_faults;
     let roll: f64 = if throttle_rate > 0.0 || error_rate > 0.0 {
         faults.rng.random()
@@ -263,9 +264,27 @@ fn injected_fault(shared: &Shared) -> Option<Response> {
     }
     if roll < throttle_rate + error_rate {
         lock(&shared.stats).injected_server_errors += 1;
+        if html {
+            return Some(gateway_page(status));
+        }
         return Some(Fault::server_error(status).into_response(&shared.envelope_time(), lower));
     }
     None
+}
+
+/// What a load balancer in front of QBO answers during an outage: HTML, not a Fault.
+fn gateway_page(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1></body></html>"
+    );
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "text/html")],
+        body,
+    )
+        .into_response()
 }
 
 fn pick_latency(shared: &Shared) -> Duration {

@@ -140,6 +140,14 @@ async fn server_errors_and_lowercase_faults() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["Fault"]["type"], "SystemFault");
     env.sim.set_faults(FaultConfig {
+        server_error_rate: 1.0,
+        server_error_html: true,
+        ..FaultConfig::default()
+    });
+    let (status, body) = env.get("customer/1", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.as_str().unwrap().starts_with("<html>"));
+    env.sim.set_faults(FaultConfig {
         lowercase_faults: true,
         ..FaultConfig::default()
     });
