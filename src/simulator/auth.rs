@@ -19,12 +19,15 @@ use super::{Shared, lock};
 struct Code {
     realm: String,
     redirect_uri: String,
-    used: bool,
+    /// The grant its first exchange started; `Some` once used.
+    grant: Option<u64>,
 }
 
 #[derive(Debug)]
 struct Refresh {
     realm: String,
+    /// The connection (authorization) this token descends from.
+    grant: u64,
     /// False once superseded by rotation or revoked: using it answers `invalid_grant`.
     current: bool,
 }
@@ -32,6 +35,7 @@ struct Refresh {
 #[derive(Debug)]
 struct Access {
     realm: String,
+    grant: u64,
     expires: DateTime<Utc>,
 }
 
@@ -75,34 +79,58 @@ impl TokenStore {
         let entry = Code {
             realm: realm.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
-            used: false,
+            grant: None,
         };
         self.codes.insert(code.clone(), entry);
         code
     }
 
+    /// A refresh token of a new connection.
     pub fn issue_refresh(&mut self, realm: &str) -> String {
+        let grant = self.new_grant();
+        self.issue_refresh_in(realm, grant)
+    }
+
+    /// An access token of a new connection.
+    pub fn issue_access(&mut self, realm: &str, expires: DateTime<Utc>) -> String {
+        let grant = self.new_grant();
+        self.issue_access_in(realm, grant, expires)
+    }
+
+    fn new_grant(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn issue_refresh_in(&mut self, realm: &str, grant: u64) -> String {
         let token = self.next("rt");
-        self.refresh.insert(
-            token.clone(),
-            Refresh {
-                realm: realm.to_owned(),
-                current: true,
-            },
-        );
+        let entry = Refresh {
+            realm: realm.to_owned(),
+            grant,
+            current: true,
+        };
+        self.refresh.insert(token.clone(), entry);
         token
     }
 
-    pub fn issue_access(&mut self, realm: &str, expires: DateTime<Utc>) -> String {
+    fn issue_access_in(&mut self, realm: &str, grant: u64, expires: DateTime<Utc>) -> String {
         let token = self.next("at");
-        self.access.insert(
-            token.clone(),
-            Access {
-                realm: realm.to_owned(),
-                expires,
-            },
-        );
+        let entry = Access {
+            realm: realm.to_owned(),
+            grant,
+            expires,
+        };
+        self.access.insert(token.clone(), entry);
         token
+    }
+
+    /// Ends every token descending from one authorization.
+    fn revoke_grant(&mut self, grant: u64) {
+        self.refresh
+            .values_mut()
+            .filter(|r| r.grant == grant)
+            .for_each(|r| r.current = false);
+        self.access.retain(|_, a| a.grant != grant);
     }
 
     pub fn expire_access(&mut self, realm: &str) {
@@ -191,9 +219,9 @@ pub async fn token(
         _ => Err("unsupported_grant_type"),
     };
     match realm {
-        Ok((realm, refresh)) => {
+        Ok((realm, grant, refresh)) => {
             count_outcome(&shared, "issued");
-            issue_pair(&shared, &realm, refresh)
+            issue_pair(&shared, &realm, grant, refresh)
         }
         Err(error) => {
             count_outcome(&shared, error);
@@ -202,20 +230,27 @@ pub async fn token(
     }
 }
 
-/// Returns the realm and, when the refresh token is kept (no rotation), that token.
-type Redeemed = Result<(String, Option<String>), &'static str>;
+/// The realm, the grant, and, when the refresh token is kept (no rotation), that token.
+type Redeemed = Result<(String, u64, Option<String>), &'static str>;
 
 fn redeem_code(shared: &Shared, form: &HashMap<String, String>) -> Redeemed {
     let (Some(code), Some(redirect)) = (form.get("code"), form.get("redirect_uri")) else {
         return Err("invalid_request");
     };
     let mut auth = lock(&shared.auth);
+    let fresh_grant = auth.new_grant();
     let entry = auth.codes.get_mut(code).ok_or("invalid_grant")?;
-    if entry.used || entry.redirect_uri != *redirect {
+    if let Some(grant) = entry.grant {
+        // Exchanging a code twice also ends the tokens of the first exchange (Intuit's reply on
+        // oauth-jsclient#173).
+        auth.revoke_grant(grant);
         return Err("invalid_grant");
     }
-    entry.used = true;
-    Ok((entry.realm.clone(), None))
+    if entry.redirect_uri != *redirect {
+        return Err("invalid_grant");
+    }
+    entry.grant = Some(fresh_grant);
+    Ok((entry.realm.clone(), fresh_grant, None))
 }
 
 fn redeem_refresh(shared: &Shared, form: &HashMap<String, String>) -> Redeemed {
@@ -227,18 +262,18 @@ fn redeem_refresh(shared: &Shared, form: &HashMap<String, String>) -> Redeemed {
     }
     if shared.config.rotate_refresh_tokens {
         entry.current = false;
-        Ok((entry.realm.clone(), None))
+        Ok((entry.realm.clone(), entry.grant, None))
     } else {
-        Ok((entry.realm.clone(), Some(token.clone())))
+        Ok((entry.realm.clone(), entry.grant, Some(token.clone())))
     }
 }
 
-fn issue_pair(shared: &Shared, realm: &str, keep_refresh: Option<String>) -> Response {
+fn issue_pair(shared: &Shared, realm: &str, grant: u64, keep: Option<String>) -> Response {
     let ttl = shared.config.access_token_ttl;
     let expires = shared.now() + ttl;
     let mut auth = lock(&shared.auth);
-    let refresh = keep_refresh.unwrap_or_else(|| auth.issue_refresh(realm));
-    let access = auth.issue_access(realm, expires);
+    let refresh = keep.unwrap_or_else(|| auth.issue_refresh_in(realm, grant));
+    let access = auth.issue_access_in(realm, grant, expires);
     let body = json!({
         "token_type": "bearer",
         "access_token": access,

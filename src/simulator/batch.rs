@@ -82,7 +82,7 @@ fn run_items(
         if let Some(text) = item.get("Query").and_then(Value::as_str) {
             let b_id = item.get("bId").cloned().unwrap_or(Value::Null);
             *slot = Some(match run_query(shared, realm, text) {
-                Ok(response) => json!({"bId": b_id, "QueryResponse": response}),
+                Ok(output) => json!({"bId": b_id, "QueryResponse": output.to_value()}),
                 Err(fault) => item_fault(&b_id, &fault),
             });
         }

@@ -84,6 +84,17 @@ impl Default for SimulatorConfig {
     }
 }
 
+impl SimulatorConfig {
+    /// The same limits over a window `speedup` times shorter, so a benchmark runs the shape of
+    /// a minute of traffic in `60 s / speedup`.
+    pub fn time_scaled(self, speedup: u32) -> Self {
+        Self {
+            rate_window: self.rate_window / speedup.max(1),
+            ..self
+        }
+    }
+}
+
 /// How string comparisons in queries treat letter case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringMatch {
@@ -167,12 +178,16 @@ pub struct FaultConfig {
     pub server_error_rate: f64,
     /// Status of injected server errors (500, 502, 503 or 504).
     pub server_error_status: u16,
+    /// Send injected server errors as a gateway's HTML page instead of a JSON SystemFault.
+    pub server_error_html: bool,
     /// How throttling (injected or from the enforced limits) is answered.
     pub throttle_style: ThrottleStyle,
     /// `Retry-After` seconds on throttle answers; QBO sending it is UNCONFIRMED.
     pub retry_after_secs: Option<u32>,
     /// Send every JSON fault in the lower-cased envelope `{"fault":{"error":[..]}}`.
     pub lowercase_faults: bool,
+    /// Send validation faults (6240, 5010, 610, ...) with HTTP 200, as QBO has been seen to.
+    pub faults_as_http_200: bool,
     /// Commit the next N creates (single or batch) and then give no answer.
     pub drop_response_after_create: u32,
     /// How a dropped answer looks to the client.
@@ -189,9 +204,11 @@ impl Default for FaultConfig {
             throttle_rate: 0.0,
             server_error_rate: 0.0,
             server_error_status: 503,
+            server_error_html: false,
             throttle_style: ThrottleStyle::Json429,
             retry_after_secs: None,
             lowercase_faults: false,
+            faults_as_http_200: false,
             drop_response_after_create: 0,
             drop_style: DropStyle::Reset,
             seed: 42,

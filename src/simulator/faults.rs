@@ -126,6 +126,17 @@ impl Fault {
         )
     }
 
+    /// 10000, the simulator itself failed (e.g. could not serialise an answer).
+    pub fn server_error_detail(detail: &str) -> Self {
+        Self::one(
+            500,
+            "SystemFault",
+            "10000",
+            "An application error has occurred while processing your request",
+            Some(detail.to_owned()),
+        )
+    }
+
     /// 3001, throttled; the status depends on the style.
     pub fn throttled(status: u16) -> Self {
         Self::one(

@@ -9,7 +9,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use super::{
     Shared, auth, batch, cdc,
     config::DropStyle,
+    conn::{ConnKill, KillableListener},
     faults::{Fault, throttle_response},
     handlers,
     limits::{SlotGuard, Violation},
@@ -36,8 +37,8 @@ pub struct Dropped;
 /// Serves until the simulator shuts down.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let shutdown = shared.shutdown.clone();
-    let app = router(shared);
-    let result = axum::serve(listener, app)
+    let app = router(shared).into_make_service_with_connect_info::<ConnKill>();
+    let result = axum::serve(KillableListener(listener), app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(error) = result {
@@ -139,12 +140,17 @@ pub fn percent_decode(text: &str) -> String {
 
 /// Records every request, counts it and stamps the `intuit_tid` header on the answer.
 async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let received_at = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let n = shared.tid_counter.fetch_add(1, Ordering::Relaxed);
     let tid = format!("1-{:08x}-{:024x}", n, n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let requestid = query_param(query.as_deref(), "requestid");
+    let conn = request
+        .extensions()
+        .get::<ConnectInfo<ConnKill>>()
+        .map(|c| c.0.clone());
     {
         let mut stats = lock(&shared.stats);
         stats.requests += 1;
@@ -158,6 +164,10 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     }
     let mut response = next.run(request).await;
     let dropped = response.extensions().get::<Dropped>().is_some();
+    if dropped {
+        // Cut the connection before hyper writes a byte of the answer.
+        conn.iter().for_each(ConnKill::cut);
+    }
     if let Ok(value) = HeaderValue::from_str(&tid) {
         response.headers_mut().insert("intuit_tid", value);
     }
@@ -174,6 +184,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             response.status().as_u16()
         },
         intuit_tid: tid,
+        received_at,
     });
     response
 }
@@ -239,6 +250,7 @@ fn injected_fault(shared: &Shared) -> Option<Response> {
     let (throttle_rate, error_rate) =
         (faults.config.throttle_rate, faults.config.server_error_rate);
     let status = faults.config.server_error_status;
+    let html = faults.config.server_error_html;
     let lower = faults.config.lowercase_faults;
     let roll: f64 = if throttle_rate > 0.0 || error_rate > 0.0 {
         faults.rng.random()
@@ -252,9 +264,27 @@ fn injected_fault(shared: &Shared) -> Option<Response> {
     }
     if roll < throttle_rate + error_rate {
         lock(&shared.stats).injected_server_errors += 1;
+        if html {
+            return Some(gateway_page(status));
+        }
         return Some(Fault::server_error(status).into_response(&shared.envelope_time(), lower));
     }
     None
+}
+
+/// What a load balancer in front of QBO answers during an outage: HTML, not a Fault.
+fn gateway_page(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1></body></html>"
+    );
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "text/html")],
+        body,
+    )
+        .into_response()
 }
 
 fn pick_latency(shared: &Shared) -> Duration {

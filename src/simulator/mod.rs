@@ -6,15 +6,19 @@
 //! test runs. `docs/simulator.md` lists every behaviour and where it follows an UNCONFIRMED
 //! variant of the API notes.
 
+mod admin;
 mod auth;
 mod batch;
 mod cdc;
 mod config;
+mod conn;
 mod customers;
 mod faults;
 mod handlers;
+mod hierarchy;
 mod http;
 mod limits;
+mod names;
 mod query;
 mod realm;
 mod select;
@@ -141,6 +145,11 @@ impl Simulator {
         })
     }
 
+    /// The configuration the simulator runs with (client id and secret, limits, ...).
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.shared.config
+    }
+
     /// `http://127.0.0.1:PORT`; the client appends `/v3/company/{realm}/...`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -191,7 +200,7 @@ impl Simulator {
         let offset = self.shared.config.utc_offset;
         let policy = self.shared.config.duplicate_detail;
         self.shared.with_realm(realm_id, |realm| {
-            customers::seed(realm, customers, now, offset, policy)
+            admin::seed(realm, customers, now, offset, policy)
         })
     }
 
@@ -215,7 +224,7 @@ impl Simulator {
         let now = self.shared.now();
         let offset = self.shared.config.utc_offset;
         self.shared.with_realm(realm_id, |realm| {
-            customers::add_name_record(realm, kind, name, active, now, offset)
+            admin::add_name_record(realm, kind, name, active, now, offset)
                 .unwrap_or_else(|fault| panic!("cannot add {}: {fault:?}", kind.name()))
         })
     }
@@ -223,9 +232,23 @@ impl Simulator {
     /// Every customer of the realm as QBO JSON, ordered by Id, inactive and merged-away ones
     /// included.
     pub fn customers(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Customer)
+    }
+
+    /// Every vendor of the realm as QBO JSON, ordered by Id.
+    pub fn vendors(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Vendor)
+    }
+
+    /// Every employee of the realm as QBO JSON, ordered by Id.
+    pub fn employees(&self, realm_id: &str) -> Vec<Value> {
+        self.entities(realm_id, Kind::Employee)
+    }
+
+    fn entities(&self, realm_id: &str, kind: Kind) -> Vec<Value> {
         self.shared.with_realm(realm_id, |realm| {
             realm
-                .all(Kind::Customer)
+                .all(kind)
                 .values()
                 .map(|r| Value::Object(r.json.clone()))
                 .collect()
@@ -264,7 +287,7 @@ impl Simulator {
         let now = self.shared.now();
         let config = self.shared.config.clone();
         self.shared.with_realm(realm_id, |realm| {
-            customers::merge(realm, absorbed_id, survivor_id, now, &config)
+            admin::merge(realm, absorbed_id, survivor_id, now, &config)
                 .unwrap_or_else(|fault| panic!("cannot merge: {fault:?}"));
         });
     }

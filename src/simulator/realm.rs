@@ -1,7 +1,10 @@
 //! One company's data: customers, vendors and employees, the case-insensitive name index shared
 //! by all three, and the `requestid` replay cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -98,6 +101,21 @@ pub struct Realm {
     pub children: HashMap<u64, Vec<u64>>,
     /// `requestid` → the answer first given.
     pub replays: HashMap<String, StoredAnswer>,
+    /// Bumped on every change, so query cursors know when they are stale.
+    version: u64,
+    /// Where the next page of a recently paged query starts (see `select::run`).
+    pub cursors: Mutex<HashMap<String, Cursor>>,
+}
+
+/// The resume point of a query paged in natural (Id) order.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor {
+    /// Realm version the cursor was taken at.
+    pub version: u64,
+    /// STARTPOSITION of the page that would come next.
+    pub next_start: usize,
+    /// The smallest Id that page can hold.
+    pub next_id: u64,
 }
 
 /// The case-folded key of the name index.
@@ -111,6 +129,11 @@ impl Realm {
         &self.entities[kind.index()]
     }
 
+    /// Changes so far; any write moves it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// One record, merged-away ones included.
     pub fn get(&self, kind: Kind, id: u64) -> Option<&Record> {
         self.entities[kind.index()].get(&id)
@@ -118,6 +141,7 @@ impl Realm {
 
     /// One record for changing in place; the caller keeps the name index right.
     pub fn get_mut(&mut self, kind: Kind, id: u64) -> Option<&mut Record> {
+        self.version += 1;
         self.entities[kind.index()].get_mut(&id)
     }
 
@@ -137,6 +161,7 @@ impl Realm {
 
     /// Stores a record under its Id and indexes its name.
     pub fn insert(&mut self, kind: Kind, id: u64, record: Record) {
+        self.version += 1;
         let next = &mut self.next_id[kind.index()];
         *next = (*next).max(id + 1);
         if !record.gone {
@@ -148,6 +173,7 @@ impl Realm {
 
     /// Moves a record's name in the index (on rename or merge).
     pub fn reindex(&mut self, kind: Kind, id: u64, old: Option<&str>, new: Option<&str>) {
+        self.version += 1;
         if let Some(old) = old
             && self.names.get(&name_key(old)) == Some(&(kind, id))
         {

@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::{
     config::{SimulatorConfig, StringMatch},
+    lock,
     query::{Condition, Literal, Op, Query},
-    realm::{Kind, Realm, Record},
+    realm::{Cursor, Kind, Realm, Record},
 };
 
 /// Looks a dotted path (`MetaData.LastUpdatedTime`) up in an object.
@@ -64,8 +65,10 @@ fn compare(value: &Value, literal: &Literal, field: &str, mode: StringMatch) -> 
             {
                 return Some(a.cmp(&b));
             }
-            // Ids and SyncTokens are numeric strings: compare them as numbers.
-            if let (Ok(a), Ok(b)) = (s.parse::<u64>(), l.parse::<u64>()) {
+            // Ids, SyncTokens and references are numeric strings: compare them as numbers (but
+            // never names, where "007" and "7" differ).
+            let numeric = field == "Id" || field == "SyncToken" || field.ends_with(".value");
+            if let (true, Ok(a), Ok(b)) = (numeric, s.parse::<u64>(), l.parse::<u64>()) {
                 return Some(a.cmp(&b));
             }
             Some(fold(s, mode).cmp(&fold(l, mode)))
@@ -161,8 +164,8 @@ fn literal_id(l: &Literal) -> Option<u64> {
     }
 }
 
-fn order_records(records: &mut [&Record], order: &[(String, bool)], mode: StringMatch) {
-    records.sort_by(|a, b| {
+fn order_records(records: &mut [(u64, &Record)], order: &[(String, bool)], mode: StringMatch) {
+    records.sort_by(|(_, a), (_, b)| {
         for (field, desc) in order {
             let (x, y) = (lookup(&a.json, field), lookup(&b.json, field));
             let o = match (x, y) {
@@ -191,9 +194,52 @@ fn value_literal(v: &Value) -> Option<Literal> {
     }
 }
 
-/// Runs a query; returns the `QueryResponse` object.
-pub fn run(realm: &Realm, q: &Query, config: &SimulatorConfig) -> Value {
-    let mode = config.string_match;
+/// The result of a query, borrowing the realm's records (serialised without copying).
+pub enum Output<'a> {
+    /// `SELECT COUNT(*)`
+    Count(usize),
+    /// One page of `SELECT *`, possibly empty.
+    Rows {
+        entity: Kind,
+        start: usize,
+        rows: Vec<&'a Map<String, Value>>,
+    },
+}
+
+impl Output<'_> {
+    /// Writes the `QueryResponse` object. QBO leaves empty fields out, so an empty page is `{}`.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Output::Count(n) => serde_json::to_writer(&mut *out, &json!({"totalCount": n})),
+            Output::Rows { rows, .. } if rows.is_empty() => {
+                out.extend_from_slice(b"{}");
+                Ok(())
+            }
+            Output::Rows {
+                entity,
+                start,
+                rows,
+            } => {
+                out.extend_from_slice(format!("{{\"{}\":", entity.name()).as_bytes());
+                serde_json::to_writer(&mut *out, rows)?;
+                let tail = format!(",\"startPosition\":{start},\"maxResults\":{}}}", rows.len());
+                out.extend_from_slice(tail.as_bytes());
+                Ok(())
+            }
+        }
+    }
+
+    /// The `QueryResponse` object as a value (for batch items).
+    pub fn to_value(&self) -> Value {
+        let mut out = Vec::new();
+        match self.write_json(&mut out) {
+            Ok(()) => serde_json::from_slice(&out).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+}
+
+fn with_active_default(q: &Query) -> Vec<Condition> {
     let mut conditions = q.conditions.clone();
     // Plain queries see active records only; naming Active in WHERE lifts that.
     if !conditions.iter().any(|c| c.field == "Active") {
@@ -203,43 +249,75 @@ pub fn run(realm: &Realm, q: &Query, config: &SimulatorConfig) -> Value {
             values: vec![Literal::Bool(true)],
         });
     }
+    conditions
+}
+
+/// Runs a query. Pages read one after another in Id order resume from a cursor, so reading a
+/// whole realm page by page stays linear.
+pub fn run<'a>(realm: &'a Realm, q: &Query, config: &SimulatorConfig) -> Output<'a> {
+    let mode = config.string_match;
+    let conditions = with_active_default(q);
+    let keep =
+        |r: &(u64, &Record)| !r.1.gone && conditions.iter().all(|c| matches(&r.1.json, c, mode));
     let all = realm.all(q.entity);
-    let keep = |r: &&Record| !r.gone && conditions.iter().all(|c| matches(&r.json, c, mode));
-    let candidates: Box<dyn Iterator<Item = &Record>> = match indexed_candidates(realm, q, mode) {
-        Some(ids) => Box::new(ids.into_iter().filter_map(|id| all.get(&id))),
-        None => Box::new(all.values()),
+    let indexed = indexed_candidates(realm, q, mode);
+    let natural =
+        q.order.is_empty() || (q.order.len() == 1 && q.order[0].0 == "Id" && !q.order[0].1);
+    let key = format!("{:?}|{conditions:?}", q.entity);
+    let cursor = (natural && indexed.is_none() && !q.count)
+        .then(|| lock(&realm.cursors).get(&key).copied())
+        .flatten()
+        .filter(|c| c.version == realm.version() && c.next_start == q.start);
+    let (skip, from_id) = cursor.map_or((q.start - 1, 0), |c| (0, c.next_id));
+    let candidates: Box<dyn Iterator<Item = (u64, &Record)>> = match indexed {
+        Some(ids) => Box::new(
+            ids.into_iter()
+                .filter_map(|id| all.get(&id).map(|r| (id, r))),
+        ),
+        None => Box::new(all.range(from_id..).map(|(id, r)| (*id, r))),
     };
     let filtered = candidates.filter(keep);
     if q.count {
-        return json!({"totalCount": filtered.count()});
+        return Output::Count(filtered.count());
     }
     let max = q
         .max
         .unwrap_or(config.default_page_size)
         .min(config.max_page_size);
-    let natural =
-        q.order.is_empty() || (q.order.len() == 1 && q.order[0].0 == "Id" && !q.order[0].1);
-    let page: Vec<Value> = if natural {
-        filtered
-            .skip(q.start - 1)
-            .take(max)
-            .map(|r| Value::Object(r.json.clone()))
-            .collect()
+    let page: Vec<(u64, &Record)> = if natural {
+        filtered.skip(skip).take(max).collect()
     } else {
-        let mut rows: Vec<&Record> = filtered.collect();
+        let mut rows: Vec<(u64, &Record)> = filtered.collect();
         order_records(&mut rows, &q.order, mode);
-        rows.into_iter()
-            .skip(q.start - 1)
-            .take(max)
-            .map(|r| Value::Object(r.json.clone()))
-            .collect()
+        rows.into_iter().skip(q.start - 1).take(max).collect()
     };
-    if page.is_empty() {
-        // QBO leaves empty fields out: an empty result is an empty QueryResponse.
-        return json!({});
+    if natural && page.len() == max {
+        remember_cursor(
+            realm,
+            key,
+            q.start + max,
+            page.last().map_or(0, |r| r.0 + 1),
+        );
     }
-    let count = page.len();
-    json!({q.entity.name(): page, "startPosition": q.start, "maxResults": count})
+    let rows = page.into_iter().map(|(_, r)| &r.json).collect();
+    Output::Rows {
+        entity: q.entity,
+        start: q.start,
+        rows,
+    }
+}
+
+fn remember_cursor(realm: &Realm, key: String, next_start: usize, next_id: u64) {
+    let mut cursors = lock(&realm.cursors);
+    if cursors.len() >= 64 {
+        cursors.clear();
+    }
+    let cursor = Cursor {
+        version: realm.version(),
+        next_start,
+        next_id,
+    };
+    cursors.insert(key, cursor);
 }
 
 /// Every record of `kind` changed at or after `since`, for CDC (merged-away ones included).

@@ -71,4 +71,6 @@ pub struct RecordedRequest {
     pub status: u16,
     /// The `intuit_tid` header sent back.
     pub intuit_tid: String,
+    /// When the request arrived (for rates measured from the log).
+    pub received_at: std::time::Instant,
 }
