@@ -476,3 +476,99 @@ async fn outage_503_backs_off_until_the_budget_then_reports_throttle_like() {
     assert!(error.is_throttle_like(), "{error:?}");
     assert!(h.sim.stats().requests >= 3, "retried with backoff");
 }
+
+#[tokio::test]
+async fn retry_after_is_honoured_instead_of_hammering() {
+    let h = default_harness().await;
+    h.seed(&[("Patient Co", true)]);
+    h.sim.set_faults(FaultConfig {
+        throttle_rate: 1.0,
+        retry_after_secs: Some(1),
+        ..FaultConfig::default()
+    });
+    let before = h.sim.stats().requests;
+    let started = std::time::Instant::now();
+    let read = {
+        let (client, tenant) = (&h.client, &h.tenant);
+        async move {
+            client
+                .count_customers(tenant, false, Lane::Interactive)
+                .await
+        }
+    };
+    let lift = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        h.sim.set_faults(FaultConfig::default());
+    };
+    let (result, ()) = tokio::join!(read, lift);
+    assert_eq!(result.unwrap(), 1);
+    let attempts = h.sim.stats().requests - before;
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    // With a 20 ms backoff base, ignoring Retry-After would have meant dozens of attempts.
+    assert!(attempts <= 3, "{attempts} attempts in 1.5 s");
+}
+
+#[tokio::test]
+async fn merged_away_customers_show_as_gone_and_sub_customers_get_their_parent() {
+    let config = SimulatorConfig {
+        merge_variant: qbo_sync::simulator::MergeVariant::Deleted,
+        ..SimulatorConfig::default()
+    };
+    let h = harness(config, |_| {}).await;
+    h.seed(&[("Survivor Inc", true), ("Absorbed Inc", true)]);
+    let all = h
+        .client
+        .query_all_customers(&h.tenant, true, Lane::Interactive)
+        .await
+        .unwrap();
+    let id = |name: &str| {
+        all.iter()
+            .find(|c| c.display_name == name)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (survivor, absorbed) = (id("Survivor Inc"), id("Absorbed Inc"));
+    h.sim
+        .merge_customers(h.realm.as_str(), &absorbed, &survivor);
+    let read = h
+        .client
+        .read_customer(&h.tenant, &absorbed, Lane::Interactive)
+        .await;
+    assert!(matches!(read, Err(QboError::NotFound)), "{read:?}");
+    let changes = h
+        .client
+        .customer_changes(
+            &h.tenant,
+            Utc::now() - chrono::Duration::hours(1),
+            Lane::Background,
+        )
+        .await
+        .unwrap();
+    let gone = changes
+        .customers
+        .iter()
+        .find(|c| c.id == absorbed)
+        .expect("absorbed in CDC");
+    assert!(gone.deleted);
+    // A sub-customer: Job, ParentRef, and FullyQualifiedName Parent:Child.
+    let child = NewCustomer {
+        parent_id: Some(survivor.clone()),
+        ..new_customer("Site Works")
+    };
+    let CreateOutcome::Created(created) = h
+        .client
+        .create_customer(&h.tenant, &child, &rid(&h, "sub"), Lane::Interactive)
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert!(created.is_job);
+    assert_eq!(created.parent_id.as_deref(), Some(survivor.as_str()));
+    assert_eq!(
+        created.fully_qualified_name.as_deref(),
+        Some("Survivor Inc:Site Works")
+    );
+    assert_eq!(created.level, 1);
+}
