@@ -67,20 +67,14 @@ pub async fn reserve_start(
     horizon: Duration,
 ) -> Result<Reservation, StoreError> {
     loop {
-        let row: Option<(f64, bool)> = sqlx::query_as(
-            "WITH cur AS (
-                 SELECT realm_id, bucket, GREATEST(tat, clock_timestamp()) AS start
-                 FROM qbo_rate_limits WHERE realm_id = $1 AND bucket = $2 FOR UPDATE
-             ), taken AS (
-                 UPDATE qbo_rate_limits r SET tat = cur.start + $3 * interval '1 microsecond'
-                 FROM cur
-                 WHERE r.realm_id = cur.realm_id AND r.bucket = cur.bucket
-                   AND cur.start <= clock_timestamp() + $4 * interval '1 microsecond'
-                 RETURNING 1
-             )
-             SELECT EXTRACT(EPOCH FROM cur.start - clock_timestamp())::float8,
-                    EXISTS (SELECT 1 FROM taken)
-             FROM cur",
+        // A single UPDATE: under READ COMMITTED a waiting UPDATE re-evaluates its WHERE and SET
+        // on the row version the previous holder committed, so no two callers get one start.
+        let taken: Option<f64> = sqlx::query_scalar(
+            "UPDATE qbo_rate_limits
+             SET tat = GREATEST(tat, clock_timestamp()) + $3 * interval '1 microsecond'
+             WHERE realm_id = $1 AND bucket = $2
+               AND tat <= clock_timestamp() + $4 * interval '1 microsecond'
+             RETURNING EXTRACT(EPOCH FROM tat - $3 * interval '1 microsecond' - clock_timestamp())::float8",
         )
         .bind(realm.as_str())
         .bind(bucket.as_db())
@@ -88,16 +82,27 @@ pub async fn reserve_start(
         .bind(micros(horizon))
         .fetch_optional(pool)
         .await?;
-        match row {
-            Some((wait, true)) => {
-                return Ok(Reservation::Granted {
-                    wait: from_secs(wait),
+        if let Some(wait) = taken {
+            return Ok(Reservation::Granted {
+                wait: from_secs(wait),
+            });
+        }
+        let ahead: Option<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM tat - clock_timestamp())::float8
+             FROM qbo_rate_limits WHERE realm_id = $1 AND bucket = $2",
+        )
+        .bind(realm.as_str())
+        .bind(bucket.as_db())
+        .fetch_optional(pool)
+        .await?;
+        match ahead {
+            // Booked beyond the horizon; it may have moved since, so ask again after the gap.
+            Some(ahead) if from_secs(ahead) > horizon => {
+                return Ok(Reservation::Deferred {
+                    retry_in: from_secs(ahead).saturating_sub(horizon),
                 });
             }
-            Some((wait, false)) => {
-                let retry_in = from_secs(wait).saturating_sub(horizon);
-                return Ok(Reservation::Deferred { retry_in });
-            }
+            Some(_) => {}
             None => {
                 sqlx::query(
                     "INSERT INTO qbo_rate_limits (realm_id, bucket, tat)

@@ -245,3 +245,51 @@ async fn batch_calls_are_also_paced_by_the_batch_row() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn concurrent_reservations_from_two_pools_never_share_a_start() {
+    let db = fresh_database().await.unwrap();
+    let other = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let realm = RealmId::parse("realm-race").unwrap();
+    let interval = Duration::from_millis(10);
+    let before: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let calls = (0..100).map(|i| {
+        let pool = if i % 2 == 0 {
+            db.pool.clone()
+        } else {
+            other.clone()
+        };
+        let realm = realm.clone();
+        async move {
+            qbo_limits::reserve_start(
+                &pool,
+                &realm,
+                qbo_limits::RateBucket::Request,
+                interval,
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap()
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, qbo_limits::Reservation::Granted { .. }))
+    );
+    let tat: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT tat FROM qbo_rate_limits WHERE realm_id = 'realm-race'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    // 100 distinct starts, 10 ms apart, all after `before`: the row moved a full second on.
+    assert!(
+        tat - before >= chrono::Duration::milliseconds(1000),
+        "{:?}",
+        tat - before
+    );
+}
