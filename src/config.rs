@@ -22,6 +22,28 @@ pub struct Config {
     pub log: LogConfig,
 }
 
+impl Config {
+    /// Parses a configuration from command-line style arguments (and the environment), as
+    /// `serve` does. Tests and tools use it to get every documented default.
+    ///
+    /// # Errors
+    /// clap's error when an argument is unknown or malformed.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let args = std::iter::once(std::ffi::OsString::from("qbo-sync"))
+            .chain(args.into_iter().map(Into::into));
+        <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
+    }
+}
+
 /// PostgreSQL settings.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {

@@ -1,7 +1,11 @@
 //! The PostgreSQL store. All SQL of the service lives below this module, one file per
 //! aggregate; every query filters by tenant.
 
+pub mod customers;
 mod error;
+pub mod jobs;
+pub mod links;
+pub mod reviews;
 
 pub use error::StoreError;
 
