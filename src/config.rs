@@ -181,6 +181,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn defaults_are_documented_values() {
+        let config = Config::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(config.server.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(config.server.http_addr.to_string(), "0.0.0.0:9090");
+        assert_eq!(config.qbo.qbo_base_url, "https://quickbooks.api.intuit.com");
+        assert_eq!(config.log.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::from_args([
+            "--database-url",
+            "postgres://app:db-password@db.internal/qbo",
+            "--qbo-client-secret",
+            "client-secret-value",
+            "--webhook-verifier-token",
+            "verifier-value",
+            "--token-key",
+            "a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleS0=",
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in [
+            "db-password",
+            "client-secret-value",
+            "verifier-value",
+            "a2V5LWtleS1",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked into {debug}");
+        }
+    }
+
+    #[test]
     fn parses_durations() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
