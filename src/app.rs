@@ -1,1 +1,305 @@
-//! Work in progress.
+//! The one place that wires the service together: `App::build` takes every dependency as a
+//! parameter (listeners, pool, shutdown), so tests run the real server on port-0 listeners.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    config::Config,
+    grpc::{connection::ConnectionApi, customer_sync::CustomerSyncApi, middleware::RpcLayer},
+    proto::{
+        self,
+        v1::{
+            connection_service_server::ConnectionServiceServer,
+            customer_sync_service_server::CustomerSyncServiceServer,
+        },
+    },
+    shutdown::Shutdown,
+    store, telemetry,
+};
+
+/// The gRPC services whose health is reported one by one (besides the overall "").
+pub const SERVICE_NAMES: [&str; 2] = [
+    "qbosync.v1.CustomerSyncService",
+    "qbosync.v1.ConnectionService",
+];
+
+/// What to do about migrations at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (under sqlx's advisory lock).
+    Apply,
+    /// Refuse to start when some are pending (`--no-migrate`).
+    RequireCurrent,
+}
+
+/// The listeners the app serves on, bound by the caller (port 0 in tests).
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// HTTP: `/metrics`, `/healthz`, `/readyz`.
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses of the configuration.
+    ///
+    /// # Errors
+    /// When an address cannot be bound.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(config.server.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC address {}", config.server.grpc_addr))?;
+        let http = TcpListener::bind(config.server.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP address {}", config.server.http_addr))?;
+        Ok(Self { grpc, http })
+    }
+}
+
+/// A built, not yet running, service.
+pub struct App {
+    config: Config,
+    listeners: Listeners,
+    pool: PgPool,
+    shutdown: Shutdown,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+impl App {
+    /// Checks or applies migrations and prepares the service.
+    ///
+    /// # Errors
+    /// When migrations fail, or are pending under [`Migrations::RequireCurrent`].
+    pub async fn build(
+        config: Config,
+        listeners: Listeners,
+        pool: PgPool,
+        migrations: Migrations,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        match migrations {
+            Migrations::Apply => store::migrate(&pool).await.context("applying migrations")?,
+            Migrations::RequireCurrent => {
+                let pending = store::pending_migrations(&pool)
+                    .await
+                    .context("checking migrations")?;
+                anyhow::ensure!(
+                    pending == 0,
+                    "{pending} migrations are pending and --no-migrate was given; run `qbo-sync migrate`"
+                );
+            }
+        }
+        let grpc_addr = listeners.grpc.local_addr()?;
+        let http_addr = listeners.http.local_addr()?;
+        Ok(Self {
+            config,
+            listeners,
+            pool,
+            shutdown,
+            grpc_addr,
+            http_addr,
+        })
+    }
+
+    /// The address the gRPC server listens on.
+    #[must_use]
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The address the HTTP server listens on.
+    #[must_use]
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Serves until the shutdown's soft token is cancelled, then drains in-flight RPCs until
+    /// the hard token.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            config,
+            listeners,
+            pool,
+            shutdown,
+            ..
+        } = self;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let database_up = Arc::new(AtomicBool::new(false));
+        shutdown.tracker.spawn(watch_database(
+            pool.clone(),
+            reporter.clone(),
+            Arc::clone(&database_up),
+            config.server.health_interval,
+            shutdown.clone(),
+        ));
+        let http = serve_http(listeners.http, Arc::clone(&database_up), shutdown.clone());
+        let grpc = serve_grpc(
+            &config,
+            listeners.grpc,
+            pool,
+            health_service,
+            shutdown.clone(),
+        );
+        let (grpc, http) = tokio::join!(grpc, http);
+        // Health goes NOT_SERVING before the drain starts (see watch_database), and stays so.
+        set_all(&reporter, ServingStatus::NotServing).await;
+        shutdown.tracker.close();
+        tokio::select! {
+            () = shutdown.tracker.wait() => {}
+            () = shutdown.hard.cancelled() => tracing::warn!("hard shutdown: background tasks abandoned"),
+        }
+        grpc?;
+        http
+    }
+}
+
+async fn serve_grpc(
+    config: &Config,
+    listener: TcpListener,
+    pool: PgPool,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let max = config.server.max_message_bytes;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(pool.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let connection = ConnectionServiceServer::new(ConnectionApi::new(pool))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let soft = shutdown.soft.clone();
+    let hard = shutdown.hard.clone();
+    let serve = tonic::transport::Server::builder()
+        .timeout(config.server.request_timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(RpcLayer::new(config.server.max_concurrent_requests))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(customer_sync)
+        .add_service(connection)
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            soft.clone().cancelled_owned(),
+        );
+    tracing::info!("gRPC server listening");
+    // After the soft token, tonic stops accepting and drains; the hard token cuts the drain short.
+    tokio::select! {
+        result = serve => result.context("gRPC server"),
+        () = async { soft.cancelled().await; hard.cancelled().await } => {
+            tracing::warn!("hard shutdown: in-flight RPCs abandoned");
+            Ok(())
+        }
+    }
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    database_up: Arc<AtomicBool>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let metrics = telemetry::metrics_handle();
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .route("/readyz", get(ready))
+        .with_state(database_up);
+    let soft = shutdown.soft.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(soft.cancelled_owned())
+        .await
+        .context("HTTP server")
+}
+
+async fn ready(State(database_up): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
+    if database_up.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+/// Pings the database every `interval` and mirrors the answer into the health service, so a
+/// database outage turns the service NOT_SERVING and its return turns it SERVING, without a
+/// restart. Stops (leaving NOT_SERVING) when shutdown starts.
+async fn watch_database(
+    pool: PgPool,
+    reporter: HealthReporter,
+    database_up: Arc<AtomicBool>,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
+    let mut last: Option<bool> = None;
+    loop {
+        let up = matches!(
+            tokio::time::timeout(interval.max(Duration::from_secs(1)), store::ping(&pool)).await,
+            Ok(Ok(()))
+        );
+        if shutdown.soft.is_cancelled() {
+            break;
+        }
+        if last != Some(up) {
+            if up {
+                tracing::info!("database reachable: SERVING");
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING");
+            }
+            database_up.store(up, Ordering::Relaxed);
+            set_all(
+                &reporter,
+                if up {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                },
+            )
+            .await;
+            last = Some(up);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.soft.cancelled() => break,
+        }
+    }
+    database_up.store(false, Ordering::Relaxed);
+    set_all(&reporter, ServingStatus::NotServing).await;
+}
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
+        reporter.set_service_status(name, status).await;
+    }
+}

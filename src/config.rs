@@ -22,6 +22,28 @@ pub struct Config {
     pub log: LogConfig,
 }
 
+impl Config {
+    /// Parses a configuration from command-line style arguments (and the environment), as
+    /// `serve` does. Tests and tools use it to get every documented default.
+    ///
+    /// # Errors
+    /// clap's error when an argument is unknown or malformed.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let args = std::iter::once(std::ffi::OsString::from("qbo-sync"))
+            .chain(args.into_iter().map(Into::into));
+        <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
+    }
+}
+
 /// PostgreSQL settings.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
@@ -215,6 +237,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let config = Config::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(config.server.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(config.server.http_addr.to_string(), "0.0.0.0:9090");
+        assert_eq!(config.qbo.qbo_base_url, "https://quickbooks.api.intuit.com");
+        assert_eq!(config.log.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::from_args([
+            "--database-url",
+            "postgres://app:db-password@db.internal/qbo",
+            "--qbo-client-secret",
+            "client-secret-value",
+            "--webhook-verifier-token",
+            "verifier-value",
+            "--token-key",
+            "a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleS0=",
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in [
+            "db-password",
+            "client-secret-value",
+            "verifier-value",
+            "a2V5LWtleS1",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked into {debug}");
+        }
+    }
 
     #[test]
     fn parses_durations() {

@@ -1,1 +1,275 @@
-//! Work in progress.
+//! `ApiError`, and the ONLY mapping from errors to `tonic::Status`.
+//!
+//! Internal causes are logged here with their source chain and never sent to the caller;
+//! callers get a precise code, a useful message and google.rpc details (`ErrorInfo` always,
+//! `BadRequest` field violations for bad input).
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::store::StoreError;
+
+/// The domain every `ErrorInfo.domain` carries.
+pub const ERROR_DOMAIN: &str = "qbosync.v1";
+
+/// One field of a request that is not acceptable, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field's path in the request, e.g. `customer.display_name`.
+    pub field: String,
+    /// What is wrong with it, for a person.
+    pub description: String,
+}
+
+/// Everything an RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; nothing was changed.
+    #[error("invalid request: {}", summarize(.0))]
+    InvalidArgument(Vec<Violation>),
+    /// The caller did not authenticate.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller may not act for this tenant.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// What the request names does not exist for this tenant.
+    #[error("{entity} '{id}' not found")]
+    NotFound {
+        /// What was looked for.
+        entity: &'static str,
+        /// Its id as the caller gave it.
+        id: String,
+    },
+    /// The request conflicts with the current state; `reason` is a stable machine-readable code.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Stable reason, e.g. `DIGIT_CUSTOMER_ALREADY_LINKED`.
+        reason: &'static str,
+        /// What is wrong and what to do, for a person.
+        message: String,
+    },
+    /// The same thing already exists.
+    #[error("{message}")]
+    AlreadyExists {
+        /// Stable reason.
+        reason: &'static str,
+        /// What exists, for a person.
+        message: String,
+    },
+    /// A concurrent change won; the caller may retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// This RPC is part of the contract but its implementation has not landed yet.
+    #[error("{rpc} is not implemented yet: {detail}")]
+    Unimplemented {
+        /// The RPC's name.
+        rpc: &'static str,
+        /// What will provide it.
+        detail: &'static str,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn summarize(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    /// A request with one bad field.
+    #[must_use]
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![Violation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        let (code, reason, message, violations) = match error {
+            ApiError::InvalidArgument(ref v) => (
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                error.to_string(),
+                v.clone(),
+            ),
+            ApiError::Unauthenticated(_) => (
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+                error.to_string(),
+                vec![],
+            ),
+            ApiError::PermissionDenied(_) => (
+                Code::PermissionDenied,
+                "PERMISSION_DENIED",
+                error.to_string(),
+                vec![],
+            ),
+            ApiError::NotFound { entity, .. } => (
+                Code::NotFound,
+                not_found_reason(entity),
+                error.to_string(),
+                vec![],
+            ),
+            ApiError::FailedPrecondition { reason, message } => {
+                (Code::FailedPrecondition, reason, message, vec![])
+            }
+            ApiError::AlreadyExists { reason, message } => {
+                (Code::AlreadyExists, reason, message, vec![])
+            }
+            ApiError::Aborted(message) => (Code::Aborted, "CONCURRENT_CHANGE", message, vec![]),
+            ApiError::Unimplemented { .. } => (
+                Code::Unimplemented,
+                "NOT_IMPLEMENTED_YET",
+                error.to_string(),
+                vec![],
+            ),
+            ApiError::Store(store) => return store_status(store),
+        };
+        build_status(code, reason, message, &violations)
+    }
+}
+
+fn not_found_reason(entity: &str) -> &'static str {
+    match entity {
+        "customer" => "CUSTOMER_NOT_FOUND",
+        "sync run" => "SYNC_RUN_NOT_FOUND",
+        "review item" => "REVIEW_ITEM_NOT_FOUND",
+        "connection" => "CONNECTION_NOT_FOUND",
+        "link" => "LINK_NOT_FOUND",
+        _ => "NOT_FOUND",
+    }
+}
+
+/// Maps a store failure. Database internals are logged, never returned.
+fn store_status(error: StoreError) -> Status {
+    match &error {
+        StoreError::NotFound { entity } => build_status(
+            Code::NotFound,
+            "NOT_FOUND",
+            format!("{entity} not found"),
+            &[],
+        ),
+        StoreError::Conflict { constraint } => {
+            tracing::debug!(constraint, "store conflict");
+            build_status(
+                Code::Aborted,
+                "CONCURRENT_CHANGE",
+                "a concurrent change conflicted; retry".into(),
+                &[],
+            )
+        }
+        StoreError::Stale { entity } => build_status(
+            Code::Aborted,
+            "CONCURRENT_CHANGE",
+            format!("{entity} was changed concurrently; retry"),
+            &[],
+        ),
+        StoreError::Database(sqlx) if is_unavailable(sqlx) => {
+            tracing::warn!(error = %error_chain(&error), "database unavailable");
+            build_status(
+                Code::Unavailable,
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable; retry later".into(),
+                &[],
+            )
+        }
+        StoreError::Database(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Config(_)
+        | StoreError::Migrate(_) => {
+            tracing::error!(error = %error_chain(&error), "internal store error");
+            build_status(
+                Code::Internal,
+                "INTERNAL",
+                "internal error; it has been logged".into(),
+                &[],
+            )
+        }
+    }
+}
+
+/// Failures of the connection rather than of the query: the database is (for now) out of reach.
+/// A connection cut mid-handshake shows up as a protocol error, so that counts too.
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+/// The error and its sources, joined, for logs.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn build_status(code: Code, reason: &str, message: String, violations: &[Violation]) -> Status {
+    let mut details =
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new());
+    if !violations.is_empty() {
+        details.set_bad_request(
+            violations
+                .iter()
+                .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    Status::with_error_details(code, message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_field_violations() {
+        let status = Status::from(ApiError::invalid("tenant_id", "must not be empty"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("tenant_id: must not be empty"));
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request details");
+        assert_eq!(bad.field_violations[0].field, "tenant_id");
+        assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn database_internals_never_reach_the_caller() {
+        let error = ApiError::Store(StoreError::Database(sqlx::Error::ColumnNotFound(
+            "secret_column_xyz".into(),
+        )));
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("xyz"));
+    }
+
+    #[test]
+    fn outages_are_unavailable() {
+        let status = Status::from(ApiError::Store(StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )));
+        assert_eq!(status.code(), Code::Unavailable);
+    }
+}

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod customers;
 pub mod domain;
 pub mod error;
 pub mod grpc;

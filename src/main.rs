@@ -1,1 +1,109 @@
-fn main() {}
+//! The `qbo-sync` binary: parse the command line, set up telemetry, dispatch.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use qbo_sync::{
+    app::{App, Listeners, Migrations},
+    config::{Config, DatabaseConfig, LogConfig},
+    error::error_chain,
+    shutdown::{self, Shutdown},
+    store, telemetry,
+};
+
+/// Keeps Digit customers linked to QuickBooks Online customers.
+#[derive(Debug, Parser)]
+#[command(name = "qbo-sync", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC service (and its HTTP side listener for metrics).
+    Serve(Box<ServeArgs>),
+    /// Apply pending database migrations, then exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: Config,
+    /// Refuse to start when migrations are pending instead of applying them.
+    #[arg(long, env = "QBO_SYNC_NO_MIGRATE")]
+    no_migrate: bool,
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    #[command(flatten)]
+    log: LogConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("qbo-sync: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error_chain(error.as_ref()), "qbo-sync stopped with an error");
+            eprintln!("qbo-sync: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Migrate(args) => {
+            telemetry::init_logging(&args.log)?;
+            let pool = store::connect_lazy(&args.database)?;
+            store::migrate(&pool).await.context("applying migrations")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config;
+    telemetry::init_logging(&config.log)?;
+    let pool = store::connect_lazy(&config.database)?;
+    let listeners = Listeners::bind(&config).await?;
+    let migrations = if args.no_migrate {
+        Migrations::RequireCurrent
+    } else {
+        Migrations::Apply
+    };
+    let shutdown = Shutdown::new();
+    let grace = config.server.shutdown_grace;
+    let app = App::build(config, listeners, pool, migrations, shutdown.clone()).await?;
+    tracing::info!(grpc = %app.grpc_addr(), http = %app.http_addr(), "qbo-sync started");
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: NOT_SERVING, draining"
+        );
+        on_signal.trigger(grace);
+    });
+    app.run().await?;
+    tracing::info!("qbo-sync stopped");
+    Ok(())
+}

@@ -30,6 +30,18 @@ pub const PRIVATE_PORT: u16 = 55_432;
 /// When no server answers and a private cluster cannot be started (no PostgreSQL binaries,
 /// no `postgres` user when running as root, `initdb` or `pg_ctl` failing).
 pub fn ensure_server(preferred: Option<&str>) -> anyhow::Result<String> {
+    let port = std::env::var("QBO_SYNC_PRIVATE_PG_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(PRIVATE_PORT);
+    ensure_server_with(preferred, port)
+}
+
+/// [`ensure_server`] with the private cluster on `port`.
+///
+/// # Errors
+/// As [`ensure_server`].
+pub fn ensure_server_with(preferred: Option<&str>, port: u16) -> anyhow::Result<String> {
     let url = preferred
         .map(str::to_owned)
         .or_else(|| std::env::var("DATABASE_URL").ok())
@@ -37,10 +49,6 @@ pub fn ensure_server(preferred: Option<&str>) -> anyhow::Result<String> {
     if answers(&url) {
         return Ok(url);
     }
-    let port = std::env::var("QBO_SYNC_PRIVATE_PG_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(PRIVATE_PORT);
     let private = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let dir = std::env::temp_dir().join(format!("qbo-sync-pg-{port}"));
     start_private_cluster(&dir, port)
@@ -120,6 +128,25 @@ fn start_private_cluster(dir: &Path, port: u16) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Stops the private cluster on `port`, if one runs (fast shutdown: sessions are cut).
+///
+/// # Errors
+/// When `pg_ctl stop` fails on a running cluster.
+pub fn stop_private_cluster(port: u16) -> anyhow::Result<()> {
+    let data = std::env::temp_dir()
+        .join(format!("qbo-sync-pg-{port}"))
+        .join("data");
+    if !data.join("postmaster.pid").exists() {
+        return Ok(());
+    }
+    let bin = postgres_bindir()?;
+    run_as_postgres(
+        is_root(),
+        &bin.join("pg_ctl"),
+        &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
+    )
 }
 
 fn postgres_bindir() -> anyhow::Result<PathBuf> {

@@ -1,1 +1,8 @@
-//! gRPC handlers.
+//! gRPC handlers: proto → domain (failing as INVALID_ARGUMENT) → one call → proto.
+//! No SQL and no HTTP here.
+
+pub mod connection;
+pub mod convert;
+pub mod customer_sync;
+pub mod middleware;
+pub mod validate;

@@ -2,8 +2,12 @@
 //! aggregate; every query filters by tenant.
 
 pub mod connections;
+pub mod customers;
 mod error;
+pub mod jobs;
+pub mod links;
 pub mod qbo_limits;
+pub mod reviews;
 
 pub use error::StoreError;
 

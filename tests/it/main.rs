@@ -1,6 +1,8 @@
 //! The integration tests: the real server on a port-0 listener, real PostgreSQL, the QBO
 //! simulator over real HTTP, and the generated gRPC client over a real socket.
 
+mod customers;
+mod health;
 mod helpers;
 mod migrations;
 mod qbo_auth;
@@ -8,3 +10,6 @@ mod qbo_client;
 mod qbo_harness;
 mod qbo_limiter;
 mod qbo_limits_live;
+mod reflection;
+mod server;
+mod validation;

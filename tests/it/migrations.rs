@@ -1,4 +1,42 @@
+use std::process::Command;
+
+use qbo_sync::{
+    app::{App, Listeners, Migrations},
+    config::Config,
+    pgcluster,
+    shutdown::Shutdown,
+};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
 use crate::helpers::fresh_database;
+
+/// A database with no migrations applied, and its URL.
+async fn empty_database() -> (PgPool, String) {
+    let admin_url = tokio::task::spawn_blocking(|| pgcluster::ensure_server(None))
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = PgPool::connect(&admin_url).await.unwrap();
+    let name = format!(
+        "qbosync_test_{}_{}",
+        chrono::Utc::now().timestamp(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (PgPool::connect(&url).await.unwrap(), url)
+}
+
+async fn listeners() -> Listeners {
+    Listeners {
+        grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        http: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    }
+}
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -20,14 +58,93 @@ async fn migrations_are_idempotent() {
 }
 
 #[tokio::test]
+async fn no_migrate_refuses_to_start_while_migrations_are_pending() {
+    let (pool, _) = empty_database().await;
+    let config = Config::from_args(Vec::<String>::new()).unwrap();
+    let refused = App::build(
+        config.clone(),
+        listeners().await,
+        pool.clone(),
+        Migrations::RequireCurrent,
+        Shutdown::new(),
+    )
+    .await;
+    let message = format!("{:#}", refused.err().expect("refused"));
+    assert!(message.contains("pending"), "{message}");
+
+    App::build(
+        config.clone(),
+        listeners().await,
+        pool.clone(),
+        Migrations::Apply,
+        Shutdown::new(),
+    )
+    .await
+    .expect("applies");
+    App::build(
+        config,
+        listeners().await,
+        pool,
+        Migrations::RequireCurrent,
+        Shutdown::new(),
+    )
+    .await
+    .expect("now current");
+}
+
+#[tokio::test]
+async fn the_migrate_command_applies_everything() {
+    let (pool, url) = empty_database().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_qbo-sync"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .env("QBO_SYNC_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(qbo_sync::store::pending_migrations(&pool).await.unwrap(), 0);
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("\"migrations applied\""),
+        "JSON log line expected: {logs}"
+    );
+    assert!(!logs.contains(&url), "the database URL is never logged");
+}
+
+#[tokio::test]
+async fn serve_with_no_migrate_exits_with_a_clear_error() {
+    let (_, url) = empty_database().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_qbo-sync"))
+        .args([
+            "serve",
+            "--no-migrate",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("migrations are pending") && stderr.contains("qbo-sync migrate"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn link_events_are_append_only() {
     let db = fresh_database().await.expect("fresh database");
-    sqlx::query(
-        "INSERT INTO link_events (tenant_id, digit_customer_id, action, actor) VALUES ('t', 'c', 'link', 'test')",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    sqlx::query("INSERT INTO link_events (tenant_id, digit_customer_id, action, actor) VALUES ('t', 'c', 'link', 'test')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let update = sqlx::query("UPDATE link_events SET actor = 'someone else'")
         .execute(&db.pool)
         .await;
@@ -36,4 +153,29 @@ async fn link_events_are_append_only() {
         .execute(&db.pool)
         .await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
+}
+
+#[test]
+fn a_private_cluster_starts_when_no_server_answers() {
+    // Port 1 never has PostgreSQL; the private cluster gets a port no other test uses.
+    const PORT: u16 = 55_433;
+    let url = pgcluster::ensure_server_with(Some("postgres://postgres@127.0.0.1:1/postgres"), PORT)
+        .expect("private cluster");
+    assert_eq!(
+        url,
+        format!("postgres://postgres@127.0.0.1:{PORT}/postgres")
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let one: i32 = runtime.block_on(async {
+        let pool = PgPool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(one, 1);
+    pgcluster::stop_private_cluster(PORT).expect("stops");
 }

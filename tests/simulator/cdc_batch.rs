@@ -220,3 +220,28 @@ async fn batch_requests_are_limited_per_window_and_replayed_by_requestid() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(env.sim.stats().limit_violations.batch, 1);
 }
+
+#[tokio::test]
+async fn metered_batch_items_count_toward_the_request_window() {
+    let config = SimulatorConfig {
+        batch_items_count_toward_rate: true,
+        max_requests_per_window: 10,
+        ..SimulatorConfig::default()
+    };
+    let env = Env::with_config(config).await;
+    let items: Vec<Value> = (0..8)
+        .map(|i| json!({"bId": i.to_string(), "Query": "select * from Customer"}))
+        .collect();
+    let (status, _) = env
+        .post("batch", &[], &json!({"BatchItemRequest": items}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // 8 of 10 used: two single calls fit, the third is refused.
+    assert_eq!(env.get("customer/1", &[]).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(env.get("customer/1", &[]).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        env.get("customer/1", &[]).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(env.sim.stats().limit_violations.rate, 1);
+}

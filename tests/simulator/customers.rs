@@ -311,3 +311,57 @@ async fn merge_variants() {
         assert_eq!(survivor["Customer"]["SyncToken"], "1");
     }
 }
+
+#[tokio::test]
+async fn hierarchy_stops_at_five_levels_and_refuses_cycles() {
+    let env = Env::start().await;
+    let mut parent = env.create("Level 0").await["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for level in 1..=4 {
+        let body = json!({"DisplayName": format!("Level {level}"), "ParentRef": {"value": parent}});
+        let (status, child) = env.post("customer", &[], &body).await;
+        assert_eq!(status, StatusCode::OK, "{child}");
+        assert_eq!(child["Customer"]["Level"], level);
+        parent = child["Customer"]["Id"].as_str().unwrap().to_owned();
+    }
+    let too_deep = json!({"DisplayName": "Level 5", "ParentRef": {"value": parent}});
+    let (_, body) = env.post("customer", &[], &too_deep).await;
+    assert_eq!(first_error(&body)["code"], "6000");
+    let leaf = env.sim.customer(REALM, &parent).unwrap();
+    assert_eq!(
+        leaf["FullyQualifiedName"],
+        "Level 0:Level 1:Level 2:Level 3:Level 4"
+    );
+    // Level 0 cannot move below its own descendant.
+    let cycle = json!({"Id": "1", "SyncToken": "0", "sparse": true, "ParentRef": {"value": "3"}});
+    let (_, body) = env.post("customer", &[], &cycle).await;
+    assert_eq!(first_error(&body)["code"], "6000");
+}
+
+#[tokio::test]
+async fn updates_of_inactive_customers_can_be_refused_until_reactivated() {
+    let config = SimulatorConfig {
+        reject_updates_to_inactive: true,
+        ..SimulatorConfig::default()
+    };
+    let env = Env::with_config(config).await;
+    env.create("Dormant").await;
+    env.sim
+        .edit_customer(REALM, "1", json!({"Active": false}))
+        .unwrap();
+    let edit = json!({"Id": "1", "SyncToken": "1", "sparse": true, "Notes": "x"});
+    let (status, body) = env.post("customer", &[], &edit).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        first_error(&body)["Detail"]
+            .as_str()
+            .unwrap()
+            .contains("has been deleted")
+    );
+    let revive = json!({"Id": "1", "SyncToken": "1", "sparse": true, "Active": true, "Notes": "x"});
+    let (status, body) = env.post("customer", &[], &revive).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Customer"]["Active"], true);
+}

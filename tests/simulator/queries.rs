@@ -153,6 +153,15 @@ async fn filters_ordering_and_other_entities() {
         .query("select * from Customer where Id > '2' ORDERBY Id")
         .await;
     assert_eq!(names(&after, "Customer"), ["Charlie", "bravo", "007"]);
+    // MetaData times have whole seconds: move the clock so the edit is strictly the latest.
+    env.sim.advance_clock(std::time::Duration::from_secs(5));
+    env.sim
+        .edit_customer(REALM, "2", json!({"Notes": "touched last"}))
+        .unwrap();
+    let recent = env
+        .query("select * from Customer ORDERBY MetaData.LastUpdatedTime DESC MAXRESULTS 1")
+        .await;
+    assert_eq!(names(&recent, "Customer"), ["alpha"]);
     let vendors = env
         .query(
             "select * from vendor where DisplayName = 'vendor inactive' and Active in (true,false)",

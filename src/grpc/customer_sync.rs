@@ -1,0 +1,378 @@
+//! `qbosync.v1.CustomerSyncService`.
+
+use std::{collections::HashSet, pin::Pin};
+
+use futures::Stream;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{convert, validate::Checker};
+use crate::{
+    customers,
+    domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
+    error::ApiError,
+    proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
+};
+
+/// The most customers one `BatchUpsertCustomers` call may carry.
+pub const MAX_BATCH_CUSTOMERS: usize = 1_000;
+/// The longest free-text reason kept in the audit trail, in bytes.
+pub const MAX_REASON_BYTES: usize = 1_000;
+/// The largest review page.
+pub const MAX_PAGE_SIZE: i32 = 500;
+
+const SYNC_ENGINE: &str =
+    "the sync engine (job queue, worker pool, full and incremental sync) has not landed yet";
+const RPC_SURFACE: &str = "the links, review and preflight RPC surface has not landed yet";
+
+/// The service, over the store.
+#[derive(Debug, Clone)]
+pub struct CustomerSyncApi {
+    pool: PgPool,
+}
+
+impl CustomerSyncApi {
+    /// A service over this pool.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn tenant(checker: &mut Checker, value: &str) -> Option<TenantId> {
+    checker.id("tenant_id", value, TenantId::parse)
+}
+
+fn digit_id(checker: &mut Checker, value: &str) -> Option<DigitCustomerId> {
+    checker.id("digit_customer_id", value, DigitCustomerId::parse)
+}
+
+fn uuid(checker: &mut Checker, field: &str, value: &str) -> Option<Uuid> {
+    Uuid::parse_str(value)
+        .map_err(|_| checker.violation(field, "must be a UUID"))
+        .ok()
+}
+
+/// Checks a request that names one tenant and one Digit customer.
+fn tenant_and_customer(
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<(TenantId, DigitCustomerId), ApiError> {
+    let mut checker = Checker::new();
+    match (
+        tenant(&mut checker, tenant_id),
+        digit_id(&mut checker, customer_id),
+    ) {
+        (Some(t), Some(c)) if checker.is_clean() => Ok((t, c)),
+        _ => Err(checker.into_error()),
+    }
+}
+
+/// A checked batch: the valid customers and one error result per invalid one, each with its
+/// position in the request.
+struct CheckedBatch {
+    tenant: TenantId,
+    valid: Vec<(usize, DigitCustomer)>,
+    invalid: Vec<(usize, pb::BatchUpsertResult)>,
+}
+
+/// Checks a batch. The tenant and size are all-or-nothing; customers are checked one by one.
+fn check_batch(request: &pb::BatchUpsertCustomersRequest) -> Result<CheckedBatch, ApiError> {
+    let mut checker = Checker::new();
+    let tenant = tenant(&mut checker, &request.tenant_id);
+    let count = request.customers.len();
+    if count == 0 || count > MAX_BATCH_CUSTOMERS {
+        checker.violation(
+            "customers",
+            format!("must hold 1 to {MAX_BATCH_CUSTOMERS} customers, got {count}"),
+        );
+    }
+    let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
+        return Err(checker.into_error());
+    };
+    let mut valid = Vec::with_capacity(count);
+    let mut invalid = Vec::new();
+    let mut seen = HashSet::with_capacity(count);
+    for (index, customer) in request.customers.iter().enumerate() {
+        let mut item = Checker::new();
+        let parsed = item.customer(&format!("customers[{index}]"), Some(customer));
+        if parsed.is_some() && !seen.insert(customer.id.as_str()) {
+            item.violation(
+                format!("customers[{index}].id"),
+                "appears more than once in the request",
+            );
+        }
+        match parsed {
+            Some(parsed) if item.is_clean() => valid.push((index, parsed)),
+            _ => {
+                let status = Status::from(item.into_error());
+                invalid.push((
+                    index,
+                    pb::BatchUpsertResult {
+                        customer_id: customer.id.clone(),
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+    }
+    Ok(CheckedBatch {
+        tenant,
+        valid,
+        invalid,
+    })
+}
+
+type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchSyncRunResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl CustomerSyncService for CustomerSyncApi {
+    async fn upsert_customer(
+        &self,
+        request: Request<pb::UpsertCustomerRequest>,
+    ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        let (tenant, customer) = match (
+            tenant(&mut checker, &request.tenant_id),
+            checker.customer("customer", request.customer.as_ref()),
+        ) {
+            (Some(t), Some(c)) if checker.is_clean() => (t, c),
+            _ => return Err(checker.into_error().into()),
+        };
+        let outcome =
+            customers::upsert_customer(&self.pool, &tenant, &customer, request.skip_push).await?;
+        Ok(Response::new(pb::UpsertCustomerResponse {
+            state: convert::link_state(outcome.state).into(),
+            created: outcome.created,
+            push_queued: outcome.push_queued,
+            link: outcome.link.map(convert::link),
+        }))
+    }
+
+    async fn batch_upsert_customers(
+        &self,
+        request: Request<pb::BatchUpsertCustomersRequest>,
+    ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let CheckedBatch {
+            tenant,
+            valid,
+            invalid,
+        } = check_batch(&request)?;
+        let customers: Vec<DigitCustomer> = valid.iter().map(|(_, c)| c.clone()).collect();
+        let outcomes =
+            customers::upsert_customers(&self.pool, &tenant, &customers, request.skip_push).await?;
+        let mut results: Vec<(usize, pb::BatchUpsertResult)> = valid
+            .into_iter()
+            .zip(outcomes)
+            .map(|((index, customer), outcome)| {
+                (
+                    index,
+                    pb::BatchUpsertResult {
+                        customer_id: customer.id.to_string(),
+                        code: tonic::Code::Ok as i32,
+                        message: String::new(),
+                        state: convert::link_state(outcome.state).into(),
+                        created: outcome.created,
+                        push_queued: outcome.push_queued,
+                    },
+                )
+            })
+            .chain(invalid)
+            .collect();
+        results.sort_by_key(|(index, _)| *index);
+        Ok(Response::new(pb::BatchUpsertCustomersResponse {
+            results: results.into_iter().map(|(_, r)| r).collect(),
+        }))
+    }
+
+    async fn trigger_sync(
+        &self,
+        request: Request<pb::TriggerSyncRequest>,
+    ) -> Result<Response<pb::TriggerSyncResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        checker.known_enum::<pb::SyncMode>("mode", request.mode, pb::SyncMode::Unspecified as i32);
+        checker.text(
+            "idempotency_key",
+            &request.idempotency_key,
+            crate::domain::MAX_ID_BYTES,
+        );
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "TriggerSync",
+            detail: SYNC_ENGINE,
+        }
+        .into())
+    }
+
+    async fn get_sync_run(
+        &self,
+        request: Request<pb::GetSyncRunRequest>,
+    ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        uuid(&mut checker, "run_id", &request.run_id);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "GetSyncRun",
+            detail: SYNC_ENGINE,
+        }
+        .into())
+    }
+
+    type WatchSyncRunStream = WatchStream;
+
+    async fn watch_sync_run(
+        &self,
+        request: Request<pb::WatchSyncRunRequest>,
+    ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        uuid(&mut checker, "run_id", &request.run_id);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "WatchSyncRun",
+            detail: SYNC_ENGINE,
+        }
+        .into())
+    }
+
+    async fn get_link_status(
+        &self,
+        request: Request<pb::GetLinkStatusRequest>,
+    ) -> Result<Response<pb::GetLinkStatusResponse>, Status> {
+        let request = request.into_inner();
+        let (tenant, id) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
+        let status = customers::link_status(&self.pool, &tenant, &id).await?;
+        Ok(Response::new(pb::GetLinkStatusResponse {
+            state: convert::link_state(status.state).into(),
+            link: status.link.map(convert::link),
+            candidates: status
+                .candidates
+                .into_iter()
+                .map(convert::candidate)
+                .collect(),
+            explanation: status.explanation,
+            review_item_id: status
+                .review_item_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn link_customers(
+        &self,
+        request: Request<pb::LinkCustomersRequest>,
+    ) -> Result<Response<pb::LinkCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        digit_id(&mut checker, &request.digit_customer_id);
+        checker.id(
+            "qbo_customer_id",
+            &request.qbo_customer_id,
+            QboCustomerId::parse,
+        );
+        checker.text("reason", &request.reason, MAX_REASON_BYTES);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "LinkCustomers",
+            detail: RPC_SURFACE,
+        }
+        .into())
+    }
+
+    async fn unlink_customer(
+        &self,
+        request: Request<pb::UnlinkCustomerRequest>,
+    ) -> Result<Response<pb::UnlinkCustomerResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        digit_id(&mut checker, &request.digit_customer_id);
+        checker.text("reason", &request.reason, MAX_REASON_BYTES);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "UnlinkCustomer",
+            detail: RPC_SURFACE,
+        }
+        .into())
+    }
+
+    async fn list_review_items(
+        &self,
+        request: Request<pb::ListReviewItemsRequest>,
+    ) -> Result<Response<pb::ListReviewItemsResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        if !(0..=MAX_PAGE_SIZE).contains(&request.page_size) {
+            checker.violation("page_size", format!("must be 0 to {MAX_PAGE_SIZE}"));
+        }
+        checker.text("page_token", &request.page_token, 256);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "ListReviewItems",
+            detail: RPC_SURFACE,
+        }
+        .into())
+    }
+
+    async fn resolve_review_item(
+        &self,
+        request: Request<pb::ResolveReviewItemRequest>,
+    ) -> Result<Response<pb::ResolveReviewItemResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        tenant(&mut checker, &request.tenant_id);
+        uuid(&mut checker, "review_item_id", &request.review_item_id);
+        let decision = checker.known_enum::<pb::ReviewDecision>(
+            "decision",
+            request.decision,
+            pb::ReviewDecision::Unspecified as i32,
+        );
+        match (decision, request.qbo_customer_id.is_empty()) {
+            (Some(pb::ReviewDecision::AcceptCandidate), _) => {
+                checker.id(
+                    "qbo_customer_id",
+                    &request.qbo_customer_id,
+                    QboCustomerId::parse,
+                );
+            }
+            (Some(_), false) => checker.violation(
+                "qbo_customer_id",
+                "must be empty unless the decision accepts a candidate",
+            ),
+            _ => {}
+        }
+        checker.text("reason", &request.reason, MAX_REASON_BYTES);
+        checker.finish()?;
+        Err(ApiError::Unimplemented {
+            rpc: "ResolveReviewItem",
+            detail: RPC_SURFACE,
+        }
+        .into())
+    }
+
+    async fn validate_invoice_customer(
+        &self,
+        request: Request<pb::ValidateInvoiceCustomerRequest>,
+    ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
+        let request = request.into_inner();
+        tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
+        Err(ApiError::Unimplemented {
+            rpc: "ValidateInvoiceCustomer",
+            detail: RPC_SURFACE,
+        }
+        .into())
+    }
+}
