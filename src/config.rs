@@ -179,6 +179,14 @@ pub struct QboConfig {
     /// (QBO's case rules for `=` are unconfirmed).
     #[arg(long, env = "QBO_SYNC_QBO_NAME_SCAN_PAGES", default_value_t = 50)]
     pub qbo_name_scan_pages: u32,
+    /// Version byte written in front of tokens sealed with `QBO_SYNC_TOKEN_KEY`; raise it when
+    /// the key changes.
+    #[arg(long, env = "QBO_SYNC_TOKEN_KEY_VERSION", default_value_t = 1)]
+    pub qbo_token_key_version: u8,
+    /// The previous token key during a rotation, as `VERSION:BASE64`; tokens sealed with it
+    /// stay readable and are re-sealed with the current key at their next refresh.
+    #[arg(long, env = "QBO_SYNC_TOKEN_KEY_PREVIOUS", hide_env_values = true)]
+    pub qbo_token_key_previous: Option<SecretString>,
 }
 
 /// Authentication and encryption settings.

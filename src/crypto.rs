@@ -63,12 +63,33 @@ impl TokenCipher {
         })
     }
 
-    /// Builds the cipher from the configured key, which must be present.
+    /// Builds the cipher from configuration: the current key (required) with its version,
+    /// and optionally the previous key as `VERSION:BASE64`.
     ///
     /// # Errors
-    /// [`CryptoError::MissingKey`] or [`CryptoError::BadKey`].
-    pub fn from_config(key: Option<&SecretString>) -> Result<Self, CryptoError> {
-        Self::new(1, key.ok_or(CryptoError::MissingKey)?)
+    /// [`CryptoError::MissingKey`] or [`CryptoError::BadKey`] (also for a malformed previous
+    /// key or one with the current key's version).
+    pub fn from_config(
+        key: Option<&SecretString>,
+        version: u8,
+        previous: Option<&SecretString>,
+    ) -> Result<Self, CryptoError> {
+        let cipher = Self::new(version, key.ok_or(CryptoError::MissingKey)?)?;
+        let Some(previous) = previous else {
+            return Ok(cipher);
+        };
+        let (old_version, old_key) = previous
+            .expose_secret()
+            .split_once(':')
+            .ok_or(CryptoError::BadKey)?;
+        let old_version: u8 = old_version
+            .trim()
+            .parse()
+            .map_err(|_| CryptoError::BadKey)?;
+        if old_version == version {
+            return Err(CryptoError::BadKey);
+        }
+        cipher.with_previous(old_version, &SecretString::from(old_key.to_owned()))
     }
 
     /// Keeps an older key readable (for rotation); it is never used to seal.
@@ -241,13 +262,32 @@ mod tests {
     }
 
     #[test]
+    fn configured_rotation_reads_the_previous_key() {
+        let sealed_old = TokenCipher::new(1, &key(1))
+            .unwrap()
+            .seal("t", "r", "x")
+            .unwrap();
+        let previous = SecretString::from(format!("1:{}", STANDARD.encode([1u8; 32])));
+        let ring = TokenCipher::from_config(Some(&key(2)), 2, Some(&previous)).unwrap();
+        assert_eq!(
+            ring.open("t", "r", &sealed_old).unwrap().expose_secret(),
+            "x"
+        );
+        assert_eq!(ring.seal("t", "r", "x").unwrap()[0], 2);
+        for bad in ["no-colon", "x:AAAA", "2:AAAA"] {
+            let bad = SecretString::from(bad.to_owned());
+            assert!(TokenCipher::from_config(Some(&key(2)), 2, Some(&bad)).is_err());
+        }
+    }
+
+    #[test]
     fn bad_and_missing_keys() {
         assert!(matches!(
             TokenCipher::new(1, &SecretString::from("c2hvcnQ=")),
             Err(CryptoError::BadKey)
         ));
         assert!(matches!(
-            TokenCipher::from_config(None),
+            TokenCipher::from_config(None, 1, None),
             Err(CryptoError::MissingKey)
         ));
         let debug = format!("{:?}", TokenCipher::new(1, &key(9)).unwrap());

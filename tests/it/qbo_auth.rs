@@ -224,3 +224,39 @@ async fn a_reused_authorization_code_is_refused() {
         .await;
     assert!(matches!(again, Err(QboError::NeedsReauth)), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_rotated_key_reads_old_tokens_and_reseals_at_the_next_refresh() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let h = harness(SimulatorConfig::default(), |_| {}).await;
+    h.seed(&[("Rotation Co", true)]);
+    let previous = secrecy::SecretString::from(format!("1:{}", STANDARD.encode([42u8; 32])));
+    let new_key = secrecy::SecretString::from(STANDARD.encode([43u8; 32]));
+    let rotated =
+        qbo_sync::crypto::TokenCipher::from_config(Some(&new_key), 2, Some(&previous)).unwrap();
+    let client =
+        qbo_sync::quickbooks::QboClient::new(&h.config, h.db.pool.clone(), rotated).unwrap();
+    assert_eq!(
+        client
+            .count_customers(&h.tenant, false, Lane::Interactive)
+            .await
+            .unwrap(),
+        1
+    );
+    let (access, refresh, _, _) = stored_row(&h).await;
+    assert_eq!((access[0], refresh[0]), (1, 1), "still sealed with key 1");
+    h.sim.expire_access_tokens(h.realm.as_str());
+    assert_eq!(
+        client
+            .count_customers(&h.tenant, false, Lane::Interactive)
+            .await
+            .unwrap(),
+        1
+    );
+    let (access, refresh, _, _) = stored_row(&h).await;
+    assert_eq!(
+        (access[0], refresh[0]),
+        (2, 2),
+        "re-sealed with key 2 at the refresh"
+    );
+}
