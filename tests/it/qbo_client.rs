@@ -572,3 +572,74 @@ async fn merged_away_customers_show_as_gone_and_sub_customers_get_their_parent()
     );
     assert_eq!(created.level, 1);
 }
+
+#[tokio::test]
+async fn a_case_sensitive_server_still_finds_the_holder_by_scanning() {
+    let config = SimulatorConfig {
+        string_match: qbo_sync::simulator::StringMatch::CaseSensitive,
+        ..SimulatorConfig::default()
+    };
+    let h = harness(config, |_| {}).await;
+    h.seed(&[("aCmE hOlDiNgS", false), ("Other", true)]);
+    let outcome = h
+        .client
+        .create_customer(
+            &h.tenant,
+            &new_customer("Acme HOLDINGS"),
+            &rid(&h, "cs"),
+            Lane::Interactive,
+        )
+        .await
+        .unwrap();
+    let CreateOutcome::NameTaken { holder, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(holder.display_name, "aCmE hOlDiNgS");
+    assert!(!holder.active);
+    // The targeted IN query could not match this casing; the scan did.
+    let scans = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.query.as_deref().is_some_and(|q| {
+                q.contains("STARTPOSITION%201%20MAXRESULTS%201000") && !q.contains("DisplayName")
+            })
+        })
+        .count();
+    assert!(scans >= 1);
+}
+
+#[tokio::test]
+async fn an_id_in_the_detail_that_belongs_to_a_vendor_is_not_mistaken_for_a_customer() {
+    let config = SimulatorConfig {
+        duplicate_detail: qbo_sync::simulator::DuplicateDetailPolicy::always(
+            qbo_sync::simulator::DuplicateDetail::WithId,
+        ),
+        ..SimulatorConfig::default()
+    };
+    let h = harness(config, |_| {}).await;
+    // Customers take Ids 1..=3, so the vendor's Id is also a customer Id (another name).
+    h.seed(&[("First", true), ("Second", true), ("Third", true)]);
+    let vendor_id = h
+        .sim
+        .add_vendor(h.realm.as_str(), "Shared Name Supplies", true);
+    let outcome = h
+        .client
+        .create_customer(
+            &h.tenant,
+            &new_customer("Shared Name Supplies"),
+            &rid(&h, "v"),
+            Lane::Interactive,
+        )
+        .await
+        .unwrap();
+    let CreateOutcome::NameTaken { holder, customer } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (holder.kind, holder.id.as_str()),
+        (NameHolderKind::Vendor, vendor_id.as_str())
+    );
+    assert!(customer.is_none());
+}
