@@ -127,3 +127,33 @@ async fn two_replicas_at_full_speed_stay_inside_rate_batch_and_concurrency_limit
     );
     assert_eq!(h.sim.customers(h.realm.as_str()).len(), 182);
 }
+
+#[tokio::test]
+async fn an_interactive_call_overtakes_a_background_backlog_end_to_end() {
+    let h = harness(storm_config(), |_| {}).await;
+    h.seed(&[("Lane One", true), ("Lane Two", true)]);
+    // 60 per 2 s → ~36 ms spacing: 45 background reads queue for ~1.6 s.
+    let started = std::time::Instant::now();
+    let background = reads(&h.client, &h.tenant, 45, Lane::Background);
+    let interactive = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let asked = started.elapsed();
+        h.client
+            .read_customer(&h.tenant, "1", Lane::Interactive)
+            .await
+            .unwrap();
+        started.elapsed() - asked
+    };
+    let (done, waited) = tokio::join!(background, interactive);
+    let total = started.elapsed();
+    assert_eq!(done, 45);
+    assert!(
+        total >= Duration::from_millis(1400),
+        "the backlog was real: {total:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(400),
+        "interactive waited {waited:?} behind the backlog"
+    );
+    assert_eq!(h.sim.stats().limit_violations.total(), 0);
+}
