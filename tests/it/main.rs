@@ -7,6 +7,7 @@ mod helpers;
 mod migrations;
 mod qbo_auth;
 mod qbo_client;
+mod qbo_create;
 mod qbo_harness;
 mod qbo_limiter;
 mod qbo_limits_live;
