@@ -1,0 +1,316 @@
+//! The ordered tiers: existing link, id marker, e-mail, exact normalized name, reordered person
+//! name; anything else goes to review with candidates, or is unmatched.
+
+use std::collections::HashMap;
+
+use super::candidates::Pool;
+use super::evidence::Evidence;
+use super::explain::same_name_reason;
+use super::normalize::normalize_name;
+use super::prepare::{DigitSide, QboSide};
+use super::score::{name_similarity, names_compatible};
+use super::types::{
+    Decision, DigitCustomerRecord, LinkMethod, MatchContext, MatchOutcome, QboCustomerRecord,
+};
+
+/// Decides, for every Digit customer, whether and how it matches a QBO customer.
+///
+/// Pure and deterministic: the outcome depends only on the inputs, and comes back in the order
+/// of `digit`. The cost is about linear in `qbo.len() + digit.len()` (indexes, no all-pairs).
+pub fn match_customers(
+    qbo: &[QboCustomerRecord],
+    digit: &[DigitCustomerRecord],
+    ctx: &MatchContext,
+) -> Vec<MatchOutcome> {
+    let q = QboSide::build(qbo, ctx);
+    let d = DigitSide::build(digit, ctx);
+    let mut outcomes: Vec<MatchOutcome> = (0..digit.len())
+        .map(|i| MatchOutcome {
+            digit_id: digit[i].id.clone(),
+            decision: decide(&q, &d, i),
+        })
+        .collect();
+    demote_shared_targets(&mut outcomes, &q);
+    outcomes
+}
+
+/// Why a tier could not link: becomes the review reason.
+type Blocker = String;
+
+fn decide(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize) -> Decision {
+    if let Some(qbo_id) = d.links.get(d.recs[i].id.as_str()) {
+        return Decision::AlreadyLinked {
+            qbo_id: (*qbo_id).to_string(),
+        };
+    }
+    let ev = Evidence::gather(q, d, i);
+    let blocker = match auto_link(q, d, i, &ev) {
+        Ok(link) => return link,
+        Err(blocker) => blocker,
+    };
+    let mut pool = Pool::new(q, d, i);
+    pool.add_evidence(&ev);
+    pool.add_similar();
+    let candidates = pool.into_candidates();
+    match (blocker, candidates.is_empty()) {
+        (Some(reason), _) => Decision::Review { reason, candidates },
+        (None, true) => Decision::Unmatched,
+        (None, false) => Decision::Review {
+            reason: generic_reason(&ev),
+            candidates,
+        },
+    }
+}
+
+fn generic_reason(ev: &Evidence) -> String {
+    if !ev.email.is_empty() {
+        "the e-mail address matches but the names are not compatible".into()
+    } else if !ev.other_legal.is_empty() {
+        "same name but a different or missing legal form".into()
+    } else {
+        "no certain match; similar QBO customers found".into()
+    }
+}
+
+/// Runs the automatic tiers in order. `Err(Some(reason))`: a tier found a match it may not take.
+fn auto_link(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Option<Blocker>> {
+    if !ev.marker.is_empty() {
+        return marker_tier(q, d, i, ev).map_err(Some);
+    }
+    if let Some(link) = email_tier(q, d, i, ev) {
+        return Ok(link);
+    }
+    if !ev.exact.is_empty() {
+        return exact_tier(q, d, i, ev).map_err(Some);
+    }
+    if !ev.reordered.is_empty() {
+        return reordered_tier(q, d, i, ev).map_err(Some);
+    }
+    Err(None)
+}
+
+fn link(
+    q: &QboSide<'_>,
+    pos: u32,
+    method: LinkMethod,
+    score: f64,
+    reasons: Vec<String>,
+) -> Decision {
+    Decision::AutoLink {
+        qbo_id: q.recs[pos as usize].id.clone(),
+        method,
+        score,
+        reasons,
+    }
+}
+
+/// Checks that apply to every tier: the target is active, free and not rejected for this customer.
+fn eligible(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, pos: u32) -> Result<(), Blocker> {
+    let rec = &q.recs[pos as usize];
+    let name = &rec.display_name;
+    if d.rejected
+        .contains(&(d.recs[i].id.as_str(), rec.id.as_str()))
+    {
+        return Err(format!("a person rejected the match with '{name}'"));
+    }
+    if !rec.active {
+        return Err(format!("the matching QBO customer '{name}' is inactive"));
+    }
+    match q.linked_to.get(rec.id.as_str()) {
+        Some(other) => Err(format!(
+            "the matching QBO customer '{name}' is already linked to Digit customer {other}"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn marker_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.marker[..] else {
+        return Err(format!(
+            "{} QBO customers carry this Digit customer's id marker",
+            ev.marker.len()
+        ));
+    };
+    eligible(q, d, i, pos)?;
+    let reasons = vec![format!(
+        "QBO customer '{}' carries this Digit customer's id marker",
+        q.recs[pos as usize].display_name
+    )];
+    Ok(link(q, pos, LinkMethod::AutoExact, 1.0, reasons))
+}
+
+/// E-mail agreement links only when the address is unique on both sides, the names are
+/// compatible, and no other QBO customer has exactly this name.
+fn email_tier(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, ev: &Evidence) -> Option<Decision> {
+    let [pos] = ev.email[..] else { return None };
+    let (me, other) = (&d.prep[i].name, &q.prep[pos as usize].name);
+    let conflicting_name = ev.exact.iter().any(|p| *p != pos);
+    if ev.digit_same_email != 1
+        || conflicting_name
+        || !names_compatible(me, other)
+        || eligible(q, d, i, pos).is_err()
+    {
+        return None;
+    }
+    let qname = &q.recs[pos as usize].display_name;
+    let reasons = vec![
+        format!("same e-mail address as '{qname}'"),
+        format!("compatible names: '{}' ~ '{qname}'", d.recs[i].display_name),
+    ];
+    let score = (name_similarity(me, other) * 1000.0).round() / 1000.0;
+    Some(link(q, pos, LinkMethod::AutoEmail, score, reasons))
+}
+
+/// Blocks a name match when the e-mail address says otherwise or either side has twins.
+fn name_tier_checks(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+    pos: u32,
+    digit_peers: usize,
+) -> Result<(), Blocker> {
+    eligible(q, d, i, pos)?;
+    if digit_peers > 1 {
+        return Err(format!("{digit_peers} Digit customers have this name"));
+    }
+    if let Some(twin) = ev.twins.first() {
+        let other = &q.recs[*twin as usize].display_name;
+        return Err(format!(
+            "names differ only by a qualifier from QBO customer '{other}': ambiguous"
+        ));
+    }
+    if ev.digit_twin {
+        return Err(
+            "another Digit customer's name differs from this one only by a qualifier: ambiguous"
+                .into(),
+        );
+    }
+    if !ev.email.is_empty() && !ev.email.contains(&pos) {
+        return Err("the e-mail address belongs to another QBO customer".into());
+    }
+    Ok(())
+}
+
+fn exact_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.exact[..] else {
+        return Err(format!(
+            "{} QBO customers have the same normalized name",
+            ev.exact.len()
+        ));
+    };
+    name_tier_checks(q, d, i, ev, pos, ev.digit_same_name)?;
+    let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let method = if dname == qname {
+        LinkMethod::AutoExact
+    } else {
+        LinkMethod::AutoNormalized
+    };
+    let mut reasons = vec![
+        same_name_reason(dname, qname),
+        "the only customer with this name on both sides".into(),
+    ];
+    if ev.jobs_set_aside {
+        reasons.push(
+            "linked to the parent customer, not to its sub-customers (jobs) of the same name"
+                .into(),
+        );
+    }
+    Ok(link(q, pos, method, 1.0, reasons))
+}
+
+/// `John Smith` vs `Smith John`: only for person names, confirmed by a given or family name.
+fn reordered_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.reordered[..] else {
+        return Err(format!(
+            "{} QBO customers have these words in another order",
+            ev.reordered.len()
+        ));
+    };
+    if !is_person(&d.recs[i].given_name, &d.recs[i].family_name)
+        && !is_person(
+            &q.recs[pos as usize].given_name,
+            &q.recs[pos as usize].family_name,
+        )
+    {
+        return Err("same words in another order, but not known to be a person's name".into());
+    }
+    name_tier_checks(q, d, i, ev, pos, ev.digit_same_sorted)?;
+    let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let reasons = vec![
+        format!("same person's name in another order: '{dname}' ~ '{qname}'"),
+        "the only customer with this name on both sides".into(),
+    ];
+    Ok(link(q, pos, LinkMethod::AutoNormalized, 1.0, reasons))
+}
+
+fn is_person(given: &Option<String>, family: &Option<String>) -> bool {
+    let filled = |s: &Option<String>| {
+        s.as_deref()
+            .is_some_and(|v| !normalize_name(v).core.is_empty())
+    };
+    filled(given) && filled(family)
+}
+
+/// Two Digit customers must never link to one QBO customer: both go to review instead.
+fn demote_shared_targets(outcomes: &mut [MatchOutcome], q: &QboSide<'_>) {
+    let mut targets: HashMap<String, usize> = HashMap::new();
+    for o in outcomes.iter() {
+        if let Decision::AutoLink { qbo_id, .. } = &o.decision {
+            *targets.entry(qbo_id.clone()).or_default() += 1;
+        }
+    }
+    let by_id: HashMap<&str, u32> = q
+        .recs
+        .iter()
+        .enumerate()
+        .map(|(p, r)| (r.id.as_str(), p as u32))
+        .collect();
+    for o in outcomes.iter_mut() {
+        let Decision::AutoLink {
+            qbo_id,
+            score,
+            reasons,
+            ..
+        } = &o.decision
+        else {
+            continue;
+        };
+        if targets[qbo_id] > 1 {
+            let pos = by_id[qbo_id.as_str()];
+            let candidate = q.candidate(pos, score.min(0.99), reasons.clone());
+            let reason = format!(
+                "{} Digit customers would link to the same QBO customer",
+                targets[qbo_id]
+            );
+            o.decision = Decision::Review {
+                reason,
+                candidates: vec![candidate],
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
