@@ -135,9 +135,7 @@ impl<'s, 'a> Pool<'s, 'a> {
         }
         let mut hits: Vec<u32> = Vec::new();
         fuzzy_keys(&me.name, |k| {
-            if self.q.fuzzy.count(k) <= FUZZY_POSTING_CAP {
-                hits.extend(self.q.fuzzy.get(k));
-            }
+            hits.extend(self.q.fuzzy.get_unless_over(k, FUZZY_POSTING_CAP))
         });
         hits.sort_unstable();
         hits.dedup();

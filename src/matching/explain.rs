@@ -95,12 +95,27 @@ fn replay(raw: &str, skip: Option<usize>) -> String {
         .fold(raw.to_string(), |text, (_, stage)| (stage.apply)(&text))
 }
 
+/// The text after each stage.
+fn trace(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(STAGES.len());
+    for stage in STAGES {
+        let next = (stage.apply)(out.last().map_or(raw, String::as_str));
+        out.push(next);
+    }
+    out
+}
+
 /// The stages without which `a` and `b` would not become equal, in pipeline order.
 pub fn ignored_differences(a: &str, b: &str) -> Vec<&'static str> {
     if a == b {
         return Vec::new();
     }
+    let (ta, tb) = (trace(a), trace(b));
+    let changed =
+        |t: &[String], raw: &str, k: usize| t[k] != if k == 0 { raw } else { t[k - 1].as_str() };
+    // A stage that changed neither side cannot matter, so only the others are replayed.
     let needed: Vec<&'static str> = (0..STAGES.len())
+        .filter(|k| changed(&ta, a, *k) || changed(&tb, b, *k))
         .filter(|k| replay(a, Some(*k)) != replay(b, Some(*k)))
         .map(|k| STAGES[k].label)
         .collect();

@@ -14,20 +14,37 @@ pub const FUZZY_POSTING_CAP: usize = 64;
 #[derive(Debug, Default)]
 pub struct KeyIndex {
     entries: Vec<u64>,
+    /// `offsets[b]` is the first entry whose key starts with bucket `b` (the top `bits` bits),
+    /// so a lookup searches one small bucket instead of the whole array.
+    offsets: Vec<u32>,
+    bits: u32,
 }
 
-/// FNV-1a, folded to 32 bits: fast, stable across runs, good enough for blocking.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+fn fold(h: u64) -> u32 {
+    let h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (h ^ (h >> 32)) as u32
+}
+
+/// FNV-1a over the parts (with a separator), folded to 32 bits: fast and stable across runs.
 pub fn hash_key(parts: &[&str]) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = FNV_OFFSET;
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            h = (h ^ 0x1f).wrapping_mul(0x0100_0000_01b3);
+            h = fnv(h, &[0x1f]);
         }
-        for b in part.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h = fnv(h, part.as_bytes());
     }
-    (h ^ (h >> 32)) as u32
+    fold(h)
 }
 
 impl KeyIndex {
@@ -39,45 +56,70 @@ impl KeyIndex {
         entries.sort_unstable();
         entries.dedup();
         entries.shrink_to_fit();
-        Self { entries }
+        let bits = (usize::BITS - entries.len().leading_zeros()).clamp(1, 24);
+        let mut offsets = vec![0u32; (1usize << bits) + 1];
+        for e in &entries {
+            offsets[((*e >> 32) as u32 >> (32 - bits)) as usize + 1] += 1;
+        }
+        for b in 1..offsets.len() {
+            offsets[b] += offsets[b - 1];
+        }
+        Self {
+            entries,
+            offsets,
+            bits,
+        }
+    }
+
+    /// The entries filed under `key` (possibly including hash collisions).
+    fn slice(&self, key: u32) -> &[u64] {
+        if self.entries.is_empty() {
+            return &[];
+        }
+        let bucket = (key >> (32 - self.bits)) as usize;
+        let within =
+            &self.entries[self.offsets[bucket] as usize..self.offsets[bucket + 1] as usize];
+        let lo = u64::from(key) << 32;
+        let start = within.partition_point(|e| *e < lo);
+        let len = within[start..].partition_point(|e| (*e >> 32) as u32 == key);
+        &within[start..start + len]
     }
 
     /// Positions filed under `key` (possibly including hash collisions).
     pub fn get(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        let lo = u64::from(key) << 32;
-        let start = self.entries.partition_point(|e| *e < lo);
-        self.entries[start..]
-            .iter()
-            .take_while(move |e| (*e >> 32) as u32 == key)
-            .map(|e| *e as u32)
+        self.slice(key).iter().map(|e| *e as u32)
     }
 
-    /// How many positions are filed under `key`.
-    pub fn count(&self, key: u32) -> usize {
-        self.get(key).count()
+    /// Positions filed under `key`, or none when there are more than `cap` (a key that common
+    /// narrows nothing down).
+    pub fn get_unless_over(&self, key: u32, cap: usize) -> impl Iterator<Item = u32> + '_ {
+        let slice = self.slice(key);
+        let slice = if slice.len() > cap {
+            &slice[..0]
+        } else {
+            slice
+        };
+        slice.iter().map(|e| *e as u32)
     }
 }
 
-/// A word and its one-deletion variants: two words one edit apart (insert, delete, substitute,
-/// swap) always share one of them. Short words and words with digits must match exactly.
-fn word_variants(word: &str) -> Vec<String> {
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = vec![word.to_string()];
-    if chars.len() < 4 || chars.len() > 20 || has_digit(word) {
-        return out;
+/// Hashes of a word and of its one-deletion variants: two words one edit apart (insert,
+/// delete, substitute, swap) always share one. Short words and words with digits must match
+/// exactly. Computed without building the variant strings.
+fn word_variant_hashes(word: &str, out: &mut Vec<u64>) {
+    out.clear();
+    out.push(fnv(FNV_OFFSET, word.as_bytes()));
+    let n = word.chars().count();
+    if !(4..=20).contains(&n) || has_digit(word) {
+        return;
     }
-    for skip in 0..chars.len() {
-        let v: String = chars
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != skip)
-            .map(|(_, c)| c)
-            .collect();
-        if !out.contains(&v) {
-            out.push(v);
-        }
+    for (at, c) in word.char_indices() {
+        let h = fnv(
+            fnv(FNV_OFFSET, &word.as_bytes()[..at]),
+            &word.as_bytes()[at + c.len_utf8()..],
+        );
+        out.push(h);
     }
-    out
 }
 
 /// Fuzzy blocking keys of a name. Multi-word names: each pair of neighbouring content words,
@@ -88,21 +130,26 @@ pub fn fuzzy_keys(name: &NormalizedName, mut emit: impl FnMut(u32)) {
         .split(' ')
         .filter(|w| !STOP_WORDS.contains(w))
         .collect();
+    let mut variants = Vec::with_capacity(24);
     if words.len() == 1 {
-        for v in word_variants(words[0]) {
-            emit(hash_key(&["1", &v]));
-        }
+        word_variant_hashes(words[0], &mut variants);
+        variants.iter().for_each(|v| emit(fold(v ^ 0x5157)));
         return;
     }
     for pair in words.windows(2) {
         for (typo, exact) in [(pair[0], pair[1]), (pair[1], pair[0])] {
-            for v in word_variants(typo) {
-                let (x, y) = if v.as_str() <= exact {
-                    (v.as_str(), exact)
+            let exact = fnv(FNV_OFFSET, exact.as_bytes());
+            word_variant_hashes(typo, &mut variants);
+            for v in &variants {
+                // Order-free combination, so `john smith` and `smith john` share keys.
+                let (lo, hi) = if *v <= exact {
+                    (*v, exact)
                 } else {
-                    (exact, v.as_str())
+                    (exact, *v)
                 };
-                emit(hash_key(&["2", x, y]));
+                emit(fold(
+                    lo.wrapping_mul(31).wrapping_add(hi.rotate_left(17)) ^ 0x2a2a,
+                ));
             }
         }
     }
@@ -144,8 +191,9 @@ mod tests {
     fn index_returns_all_positions_of_a_key() {
         let idx = KeyIndex::build([(7, 1), (3, 0), (7, 5), (9, 2), (7, 1)].into_iter());
         assert_eq!(idx.get(7).collect::<Vec<_>>(), vec![1, 5]);
-        assert_eq!(idx.count(3), 1);
-        assert_eq!(idx.count(4), 0);
+        assert_eq!(idx.get(3).count(), 1);
+        assert_eq!(idx.get(4).count(), 0);
+        assert_eq!(idx.get_unless_over(7, 1).count(), 0);
         assert_eq!(hash_key(&["a", "bc"]), hash_key(&["a", "bc"]));
         assert_ne!(hash_key(&["ab", "c"]), hash_key(&["a", "bc"]));
     }

@@ -110,11 +110,13 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
 // ---- stages (each one also used by `explain`) -------------------------------------------------
 
 pub(crate) fn collapse_spaces(s: &str) -> String {
-    s.nfkc()
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    // NFKC leaves ASCII unchanged; skipping it keeps large tenants fast.
+    let composed: String = if s.is_ascii() {
+        s.to_string()
+    } else {
+        s.nfkc().collect()
+    };
+    composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub(crate) fn fold_case(s: &str) -> String {
@@ -122,6 +124,9 @@ pub(crate) fn fold_case(s: &str) -> String {
 }
 
 pub(crate) fn fold_accents(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.nfd().filter(|c| !is_combining_mark(*c)) {
         match c {
