@@ -1,6 +1,6 @@
 //! Review candidates: everything the indexes found, scored, explained and ranked.
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
 use super::index::{FUZZY_POSTING_CAP, fuzzy_keys};
 use super::prepare::{DigitSide, QboSide, contact_hash};
@@ -123,7 +123,8 @@ impl<'s, 'a> Pool<'s, 'a> {
     pub fn add_similar(&mut self) {
         let me = &self.d.prep[self.i];
         if let Some(phone) = &me.phone {
-            let hits: Vec<u32> = self.q.by_phone.get(contact_hash("p", phone)).collect();
+            let key = contact_hash("p", phone);
+            let hits: Vec<u32> = self.q.by_phone.get(key).take(GROUP_CAP).collect();
             for p in hits
                 .into_iter()
                 .filter(|p| self.q.prep[*p as usize].phone.as_ref() == Some(phone))
@@ -132,6 +133,9 @@ impl<'s, 'a> Pool<'s, 'a> {
                     e.phone = true;
                 }
             }
+        }
+        if me.name.core.is_empty() {
+            return;
         }
         let mut hits: Vec<u32> = Vec::new();
         fuzzy_keys(&me.name, |k| {

@@ -47,76 +47,86 @@ fn same_sorted(a: &NormalizedName, b: &NormalizedName) -> bool {
     a.qualifier == b.qualifier && a.legal == b.legal && a.sorted_core() == b.sorted_core()
 }
 
+/// Name and e-mail groups are read up to this many entries: enough to tell "one" from "several"
+/// while a tenant with thousands of identical names stays linear.
+pub(crate) const GROUP_CAP: usize = 100;
+
 impl Evidence {
     pub fn gather(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize) -> Self {
         let me = &d.prep[i];
-        let name = &me.name;
         let mut ev = Evidence::default();
         let digit_id = d.recs[i].id.as_str();
         ev.marker = q
             .by_marker
             .get(contact_hash("m", digit_id))
+            .take(GROUP_CAP)
             .filter(|p| q.recs[*p as usize].digit_marker.as_deref() == Some(digit_id))
             .collect();
         if let Some(email) = &me.email {
-            ev.email = q
-                .by_email
-                .get(contact_hash("e", email))
-                .filter(|p| q.prep[*p as usize].email.as_ref() == Some(email))
-                .collect();
-            ev.digit_same_email = d
-                .by_email
-                .get(contact_hash("e", email))
-                .filter(|p| d.prep[*p as usize].email.as_ref() == Some(email))
-                .count();
+            let key = contact_hash("e", email);
+            let q_has = |p: &u32| q.prep[*p as usize].email.as_ref() == Some(email);
+            ev.email = q.by_email.get(key).take(GROUP_CAP).filter(q_has).collect();
+            let d_has = |p: &u32| d.prep[*p as usize].email.as_ref() == Some(email);
+            ev.digit_same_email = d.by_email.get(key).take(GROUP_CAP).filter(d_has).count();
         }
-        ev.exact = q
+        // A name of punctuation only resembles nothing.
+        if !me.name.core.is_empty() {
+            ev.gather_names(q, d, &me.name);
+        }
+        ev
+    }
+
+    fn gather_names(&mut self, q: &QboSide<'_>, d: &DigitSide<'_>, name: &NormalizedName) {
+        let qname = |p: &u32| &q.prep[*p as usize].name;
+        let dname = |p: &u32| &d.prep[*p as usize].name;
+        let is_job = |p: &u32| q.recs[*p as usize].is_job;
+        self.exact = q
             .by_name
             .get(name_hash(name))
-            .filter(|p| same_name(&q.prep[*p as usize].name, name))
+            .take(GROUP_CAP)
+            .filter(|p| same_name(qname(p), name))
             .collect();
-        if ev.exact.iter().any(|p| !q.recs[*p as usize].is_job) {
-            let before = ev.exact.len();
-            ev.exact.retain(|p| !q.recs[*p as usize].is_job);
-            ev.jobs_set_aside = ev.exact.len() < before;
+        if self.exact.iter().any(|p| !is_job(p)) {
+            let before = self.exact.len();
+            self.exact.retain(|p| !is_job(p));
+            self.jobs_set_aside = self.exact.len() < before;
         }
-        let parent_level =
-            ev.jobs_set_aside || ev.exact.iter().any(|p| !q.recs[*p as usize].is_job);
-        for p in q.by_core.get(core_hash(name)) {
-            let other = &q.prep[p as usize].name;
-            let job = q.recs[p as usize].is_job;
+        let parent_level = self.exact.iter().any(|p| !is_job(p));
+        for p in q.by_core.get(core_hash(name)).take(GROUP_CAP) {
+            let other = qname(&p);
             // A parent's jobs often carry its name plus a qualifier; they are not its twins.
-            if is_twin(name, other) && !(parent_level && job) {
-                ev.twins.push(p);
+            if is_twin(name, other) && !(parent_level && is_job(&p)) {
+                self.twins.push(p);
             } else if other.core == name.core
                 && other.qualifier == name.qualifier
                 && other.legal != name.legal
             {
-                ev.other_legal.push(p);
+                self.other_legal.push(p);
             }
         }
-        ev.reordered = q
+        let sorted = sorted_hash(name);
+        self.reordered = q
             .by_sorted
-            .get(sorted_hash(name))
-            .filter(|p| {
-                let other = &q.prep[*p as usize].name;
-                other.core != name.core && same_sorted(other, name)
-            })
+            .get(sorted)
+            .take(GROUP_CAP)
+            .filter(|p| qname(p).core != name.core && same_sorted(qname(p), name))
             .collect();
-        ev.digit_same_name = d
+        self.digit_same_name = d
             .by_name
             .get(name_hash(name))
-            .filter(|p| same_name(&d.prep[*p as usize].name, name))
+            .take(GROUP_CAP)
+            .filter(|p| same_name(dname(p), name))
             .count();
-        ev.digit_same_sorted = d
+        self.digit_same_sorted = d
             .by_sorted
-            .get(sorted_hash(name))
-            .filter(|p| same_sorted(&d.prep[*p as usize].name, name))
+            .get(sorted)
+            .take(GROUP_CAP)
+            .filter(|p| same_sorted(dname(p), name))
             .count();
-        ev.digit_twin = d
+        self.digit_twin = d
             .by_core
             .get(core_hash(name))
-            .any(|p| is_twin(&d.prep[p as usize].name, name));
-        ev
+            .take(GROUP_CAP)
+            .any(|p| is_twin(dname(&p), name));
     }
 }
