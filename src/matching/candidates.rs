@@ -155,7 +155,8 @@ impl<'s, 'a> Pool<'s, 'a> {
         let entries = std::mem::take(&mut self.entries);
         for e in entries {
             let other = &self.q.prep[e.pos as usize];
-            let twin = me.name.core == other.name.core;
+            let twin = me.name.core == other.name.core
+                && (me.name.qualifier.is_none() || other.name.qualifier.is_none());
             // Numbers must agree (`Store #1234` is never `Store #1235`), except between twins.
             let numbers_agree = twin || e.marker || me.name.numbers() == other.name.numbers();
             let keep = e.strong || e.phone || e.name_sim >= MIN_NAME_SIMILARITY;

@@ -152,7 +152,19 @@ fn marker_tier(
 /// E-mail agreement links only when the address is unique on both sides, the names are
 /// compatible, and no other QBO customer has exactly this name.
 fn email_tier(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, ev: &Evidence) -> Option<Decision> {
-    let [pos] = ev.email[..] else { return None };
+    // Jobs often copy their parent's address; the parent-level customer is the one meant.
+    let parents: Vec<u32> = ev
+        .email
+        .iter()
+        .copied()
+        .filter(|p| !q.recs[*p as usize].is_job)
+        .collect();
+    let group = if parents.is_empty() {
+        &ev.email
+    } else {
+        &parents
+    };
+    let [pos] = group[..] else { return None };
     let (me, other) = (&d.prep[i].name, &q.prep[pos as usize].name);
     let conflicting_name = ev.exact.iter().any(|p| *p != pos);
     if ev.digit_same_email != 1
@@ -163,10 +175,14 @@ fn email_tier(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, ev: &Evidence) -> Op
         return None;
     }
     let qname = &q.recs[pos as usize].display_name;
-    let reasons = vec![
+    let mut reasons = vec![
         format!("same e-mail address as '{qname}'"),
         format!("compatible names: '{}' ~ '{qname}'", d.recs[i].display_name),
     ];
+    if group.len() < ev.email.len() {
+        reasons
+            .push("sub-customers (jobs) with the same address set aside for their parent".into());
+    }
     let score = (name_similarity(me, other) * 1000.0).round() / 1000.0;
     Some(link(q, pos, LinkMethod::AutoEmail, score, reasons))
 }

@@ -315,6 +315,23 @@ fn email_and_marker_tiers() {
             .iter()
             .any(|r| r == "same e-mail address")
     );
+    // Jobs that copy their parent's address do not make it ambiguous.
+    let job = QboCustomerRecord {
+        is_job: true,
+        parent_id: Some("5".into()),
+        ..email(qbo("6", "Site Works"), "ops@beta.com")
+    };
+    let family = [email(qbo("5", "Beta Builders Inc"), "ops@beta.com"), job];
+    let got = decide_one(
+        &family,
+        demail(digit("d", "Beta Builders"), "ops@beta.com"),
+        &ctx,
+    );
+    check(
+        "email parent over job",
+        &got,
+        &Want::Auto("5", LinkMethod::AutoEmail),
+    );
     // The marker outranks names and numbers.
     let marked = [
         QboCustomerRecord {
