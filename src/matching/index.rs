@@ -110,7 +110,7 @@ fn word_variant_hashes(word: &str, out: &mut Vec<u64>) {
     out.clear();
     out.push(fnv(FNV_OFFSET, word.as_bytes()));
     let n = word.chars().count();
-    if !(4..=20).contains(&n) || has_digit(word) {
+    if !(3..=20).contains(&n) || has_digit(word) {
         return;
     }
     for (at, c) in word.char_indices() {

@@ -73,10 +73,23 @@ fn vary_punctuation(g: &mut Gen, e: &Entity) -> String {
 
 /// One edit (swap, drop, double or replace a letter) in one long word.
 fn typo(g: &mut Gen, s: &str) -> String {
+    typo_in(g, s, 5..=usize::MAX)
+}
+
+/// One edit in one word whose length is in `lengths` (any word of 3+ letters if none is).
+fn typo_in(g: &mut Gen, s: &str, lengths: std::ops::RangeInclusive<usize>) -> String {
     let words: Vec<&str> = s.split(' ').collect();
-    let long: Vec<usize> = (0..words.len())
-        .filter(|i| words[*i].chars().count() >= 5 && words[*i].chars().all(char::is_alphabetic))
+    let fits = |w: &str, r: &std::ops::RangeInclusive<usize>| {
+        r.contains(&w.chars().count()) && w.chars().all(char::is_alphabetic)
+    };
+    let mut long: Vec<usize> = (0..words.len())
+        .filter(|i| fits(words[*i], &lengths))
         .collect();
+    if long.is_empty() {
+        long = (0..words.len())
+            .filter(|i| fits(words[*i], &(3..=usize::MAX)))
+            .collect();
+    }
     let Some(&w) = long.choose(&mut g.rng) else {
         return format!("{s}x");
     };
@@ -340,6 +353,33 @@ pub fn risky(g: &mut Gen) {
         };
         let id = qbo_for(g, &e);
         g.add_digit(&t, Some(&e), 2, ("typo", Class::Risky, Some(id)));
+    }
+    for _ in 0..60 {
+        let e = any_entity(g, true);
+        let t = loop {
+            let t = typo_in(g, &e.display(), 3..=4);
+            if g.reserve(&t) {
+                break t;
+            }
+        };
+        let id = qbo_for(g, &e);
+        g.add_digit(&t, Some(&e), 0, ("typo_short_word", Class::Risky, Some(id)));
+    }
+    for _ in 0..60 {
+        let e = g.company(true);
+        let t = loop {
+            let t = typo(g, &e.base);
+            if g.reserve(&t) {
+                break t;
+            }
+        };
+        let id = qbo_for(g, &e);
+        g.add_digit(
+            &t,
+            Some(&e),
+            0,
+            ("typo_and_dropped_legal_form", Class::Risky, Some(id)),
+        );
     }
     for _ in 0..100 {
         let mut e = g.company(true);
