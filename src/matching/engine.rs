@@ -63,9 +63,7 @@ fn decide(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize) -> Decision {
 }
 
 fn generic_reason(ev: &Evidence) -> String {
-    if !ev.email.is_empty() {
-        "the e-mail address matches but the names are not compatible".into()
-    } else if !ev.other_legal.is_empty() {
+    if !ev.other_legal.is_empty() {
         "same name but a different or missing legal form".into()
     } else {
         "no certain match; similar QBO customers found".into()
@@ -82,16 +80,18 @@ fn auto_link(
     if !ev.marker.is_empty() {
         return marker_tier(q, d, i, ev).map_err(Some);
     }
-    if let Some(link) = email_tier(q, d, i, ev) {
-        return Ok(link);
-    }
+    // An e-mail that cannot link is only a note: a unique name may still settle it.
+    let email_note = match email_tier(q, d, i, ev) {
+        Ok(link) => return Ok(link),
+        Err(note) => note,
+    };
     if !ev.exact.is_empty() {
         return exact_tier(q, d, i, ev).map_err(Some);
     }
     if !ev.reordered.is_empty() {
         return reordered_tier(q, d, i, ev).map_err(Some);
     }
-    Err(None)
+    Err(email_note)
 }
 
 fn link(
@@ -150,30 +150,46 @@ fn marker_tier(
 }
 
 /// E-mail agreement links only when the address is unique on both sides, the names are
-/// compatible, and no other QBO customer has exactly this name.
-fn email_tier(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, ev: &Evidence) -> Option<Decision> {
+/// compatible, and no other QBO customer has exactly this name. `Err(Some(note))` says why an
+/// address that matched could not link.
+fn email_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Option<Blocker>> {
     // Jobs often copy their parent's address; the parent-level customer is the one meant.
-    let parents: Vec<u32> = ev
-        .email
-        .iter()
-        .copied()
-        .filter(|p| !q.recs[*p as usize].is_job)
-        .collect();
+    let is_job = |p: &u32| q.recs[*p as usize].is_job;
+    let parents: Vec<u32> = ev.email.iter().copied().filter(|p| !is_job(p)).collect();
     let group = if parents.is_empty() {
         &ev.email
     } else {
         &parents
     };
-    let [pos] = group[..] else { return None };
+    let pos = match group[..] {
+        [] => return Err(None),
+        [pos] => pos,
+        _ => {
+            return Err(Some(format!(
+                "{} QBO customers share the e-mail address",
+                group.len()
+            )));
+        }
+    };
     let (me, other) = (&d.prep[i].name, &q.prep[pos as usize].name);
-    let conflicting_name = ev.exact.iter().any(|p| *p != pos);
-    if ev.digit_same_email != 1
-        || conflicting_name
-        || !names_compatible(me, other)
-        || eligible(q, d, i, pos).is_err()
-    {
-        return None;
+    if ev.digit_same_email != 1 {
+        return Err(Some(format!(
+            "{} Digit customers share the e-mail address",
+            ev.digit_same_email
+        )));
     }
+    if ev.exact.iter().any(|p| *p != pos) || !names_compatible(me, other) {
+        let qname = &q.recs[pos as usize].display_name;
+        return Err(Some(format!(
+            "the e-mail address matches '{qname}' but the names are not compatible"
+        )));
+    }
+    eligible(q, d, i, pos).map_err(Some)?;
     let qname = &q.recs[pos as usize].display_name;
     let mut reasons = vec![
         format!("same e-mail address as '{qname}'"),
@@ -184,7 +200,7 @@ fn email_tier(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, ev: &Evidence) -> Op
             .push("sub-customers (jobs) with the same address set aside for their parent".into());
     }
     let score = (name_similarity(me, other) * 1000.0).round() / 1000.0;
-    Some(link(q, pos, LinkMethod::AutoEmail, score, reasons))
+    Ok(link(q, pos, LinkMethod::AutoEmail, score, reasons))
 }
 
 /// Blocks a name match when the e-mail address says otherwise or either side has twins.

@@ -315,6 +315,32 @@ fn email_and_marker_tiers() {
             .iter()
             .any(|r| r == "same e-mail address")
     );
+    // An address held by two customers links nothing by itself, and says so.
+    let shared = [
+        email(qbo("7", "Gamma Ltd"), "books@firm.com"),
+        email(qbo("8", "Delta Ltd"), "books@firm.com"),
+    ];
+    let got = decide_one(
+        &shared,
+        demail(digit("d", "Epsilon"), "books@firm.com"),
+        &ctx,
+    );
+    let Decision::Review { reason, candidates } = &got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(reason, "2 QBO customers share the e-mail address");
+    assert_eq!(ids(candidates), vec!["7", "8"]);
+    // ... but a unique name among them still links.
+    let got = decide_one(
+        &shared,
+        demail(digit("d", "GAMMA LTD"), "books@firm.com"),
+        &ctx,
+    );
+    check(
+        "shared email, unique name",
+        &got,
+        &Want::Auto("7", LinkMethod::AutoNormalized),
+    );
     // Jobs that copy their parent's address do not make it ambiguous.
     let job = QboCustomerRecord {
         is_job: true,
