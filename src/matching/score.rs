@@ -61,14 +61,13 @@ fn token_set_similarity(a: &str, b: &str) -> f64 {
     total / long.len() as f64
 }
 
-/// True when the names could be the same entity once e-mail agrees: same words in any order,
-/// or one small typo apart with the same number of words.
+/// True when the names could be the same entity once e-mail agrees: the same words in any
+/// order, legal form aside, and no two different qualifiers (`Store 12` / `Store 13`). Typos are
+/// not forgiven here: spouses share addresses, and `Mark Smith` / `Mary Smith` are two people.
 pub fn names_compatible(a: &NormalizedName, b: &NormalizedName) -> bool {
-    if a.sorted_core() == b.sorted_core() {
-        return true;
-    }
-    let same_len = a.core.split(' ').count() == b.core.split(' ').count();
-    same_len && a.numbers() == b.numbers() && token_set_similarity(&a.core, &b.core) >= 0.93
+    let qualifiers_agree =
+        a.qualifier.is_none() || b.qualifier.is_none() || a.qualifier == b.qualifier;
+    qualifiers_agree && a.sorted_core() == b.sorted_core()
 }
 
 /// Review score: name similarity plus contact boosts, capped below 1.0.
@@ -111,7 +110,10 @@ mod tests {
     fn compatibility_for_the_email_tier() {
         let ok = |a: &str, b: &str| names_compatible(&normalize_name(a), &normalize_name(b));
         assert!(ok("Smith John", "John Smith"));
-        assert!(ok("Jon Smith", "John Smith"));
+        assert!(!ok("Mary Smith", "Mark Smith"));
+        assert!(!ok("Daniela Smith", "Daniel Smith"));
+        assert!(ok("John Smith", "John Smith (Dallas)"));
+        assert!(!ok("Store 12", "Store 13"));
         assert!(ok("Acme", "Acme LLC"));
         assert!(!ok("Acme West", "Acme"));
         assert!(!ok("Bob's Garage", "Acme Plumbing"));

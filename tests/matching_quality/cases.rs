@@ -596,6 +596,31 @@ fn near_and_new(g: &mut Gen) {
             ("similar_name_other_entity", Class::Negative, None),
         );
     }
+    for _ in 0..40 {
+        let (a, b) = *NEAR_FIRST.choose(&mut g.rng).expect("pairs");
+        let last = g.pick(LAST);
+        let (have, want) = (format!("{a} {last}"), format!("{b} {last}"));
+        if !g.reserve(&have) || !g.reserve(&want) {
+            continue;
+        }
+        let email = Some(format!("the.{}s@family-mail.test", last.to_lowercase()));
+        let person = Some((a.to_string(), last.to_string()));
+        let e = Entity {
+            base: have.clone(),
+            legal: None,
+            person,
+            email: email.clone(),
+            phone: None,
+        };
+        g.add_qbo(&have, &e, true, &[]);
+        g.add_digit(
+            &want,
+            None,
+            0,
+            ("shared_family_email", Class::Negative, None),
+        );
+        g.digit.last_mut().expect("digit").email = email;
+    }
     let distinct = [0, 1, 2, 3, 5];
     for _ in 0..40 {
         let e = g.company(false);

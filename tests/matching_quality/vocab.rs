@@ -450,3 +450,19 @@ pub const CHAINS: &[&str] = &[
     "Mega Wash",
     "Pet Stop",
 ];
+
+/// First names one letter apart: two people, e.g. spouses sharing one e-mail address.
+pub const NEAR_FIRST: &[(&str, &str)] = &[
+    ("Mark", "Mary"),
+    ("Jean", "Joan"),
+    ("Dan", "Don"),
+    ("Jon", "Jan"),
+    ("Carl", "Carla"),
+    ("Eric", "Erica"),
+    ("Paul", "Paula"),
+    ("Daniel", "Daniela"),
+    ("Robert", "Roberta"),
+    ("Louis", "Louise"),
+    ("Francis", "Frances"),
+    ("Gene", "Jane"),
+];
