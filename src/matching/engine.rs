@@ -279,13 +279,14 @@ fn reordered_tier(
             ev.reordered.len()
         ));
     };
-    if !is_person(&d.recs[i].given_name, &d.recs[i].family_name)
-        && !is_person(
-            &q.recs[pos as usize].given_name,
-            &q.recs[pos as usize].family_name,
-        )
-    {
-        return Err("same words in another order, but not known to be a person's name".into());
+    let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
+    // `Kim Lee` and `Lee Kim` may be two people: both sides must name the same given and
+    // family name.
+    let digit_person = person_key(&drec.given_name, &drec.family_name);
+    if digit_person.is_none() || digit_person != person_key(&qrec.given_name, &qrec.family_name) {
+        return Err(
+            "same words in another order, but not confirmed as the same person's name".into(),
+        );
     }
     name_tier_checks(q, d, i, ev, pos, ev.digit_same_sorted)?;
     let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
@@ -296,12 +297,14 @@ fn reordered_tier(
     Ok(link(q, pos, LinkMethod::AutoNormalized, 1.0, reasons))
 }
 
-fn is_person(given: &Option<String>, family: &Option<String>) -> bool {
-    let filled = |s: &Option<String>| {
+/// The normalized (given, family) name, when both are filled in.
+fn person_key(given: &Option<String>, family: &Option<String>) -> Option<(String, String)> {
+    let part = |s: &Option<String>| {
         s.as_deref()
-            .is_some_and(|v| !normalize_name(v).core.is_empty())
+            .map(|v| normalize_name(v).core)
+            .filter(|c| !c.is_empty())
     };
-    filled(given) && filled(family)
+    Some((part(given)?, part(family)?))
 }
 
 /// Two Digit customers must never link to one QBO customer: both go to review instead.

@@ -371,23 +371,39 @@ fn email_and_marker_tiers() {
 }
 
 #[test]
-fn reordered_person_names_need_a_person() {
-    let person = DigitCustomerRecord {
-        given_name: Some("John".into()),
-        family_name: Some("Smith".into()),
-        ..digit("d", "Smith John")
+fn reordered_person_names_need_both_sides_to_agree() {
+    let named = |given: &str, family: &str| (Some(given.to_string()), Some(family.to_string()));
+    let person = |id: &str, name: &str, (given, family): (Option<String>, Option<String>)| {
+        DigitCustomerRecord {
+            given_name: given,
+            family_name: family,
+            ..digit(id, name)
+        }
     };
-    let qbos = [qbo("1", "John Smith")];
+    let qperson = |id: &str, name: &str, (given, family): (Option<String>, Option<String>)| {
+        QboCustomerRecord {
+            given_name: given,
+            family_name: family,
+            ..qbo(id, name)
+        }
+    };
+    let ctx = MatchContext::default();
+    let qbos = [qperson("1", "John Smith", named("John", "Smith"))];
+    let got = decide_one(
+        &qbos,
+        person("d", "Smith John", named("John", "Smith")),
+        &ctx,
+    );
     check(
-        "person",
-        &decide_one(&qbos, person, &MatchContext::default()),
+        "same person",
+        &got,
         &Want::Auto("1", LinkMethod::AutoNormalized),
     );
-    check(
-        "company",
-        &decide_one(&qbos, digit("d", "Smith John"), &MatchContext::default()),
-        &Want::Review(&["1"]),
-    );
+    let got = decide_one(&qbos, digit("d", "Smith John"), &ctx);
+    check("unknown person", &got, &Want::Review(&["1"]));
+    let swapped = [qperson("1", "Lee Kim", named("Lee", "Kim"))];
+    let got = decide_one(&swapped, person("d", "Kim Lee", named("Kim", "Lee")), &ctx);
+    check("two people", &got, &Want::Review(&["1"]));
 }
 
 #[test]
