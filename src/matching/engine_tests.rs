@@ -1,7 +1,7 @@
 //! Table-driven tests of the tiers, one issue rule per case.
 
 use super::*;
-use crate::matching::types::Candidate;
+use crate::matching::types::{Candidate, LinkMethod};
 
 fn qbo(id: &str, name: &str) -> QboCustomerRecord {
     QboCustomerRecord {

@@ -18,7 +18,9 @@ mod index;
 mod legal;
 pub mod normalize;
 mod prepare;
+mod qbo_json;
 pub mod score;
+mod tiers;
 mod types;
 
 pub use engine::match_customers;
