@@ -56,7 +56,9 @@ fn decide(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize) -> Decision {
 }
 
 fn generic_reason(ev: &Evidence) -> String {
-    if !ev.other_legal.is_empty() {
+    if !ev.twins.is_empty() {
+        "names differ only by a qualifier such as '(Dallas)' or '2': ambiguous".into()
+    } else if !ev.other_legal.is_empty() {
         "same name but a different or missing legal form".into()
     } else {
         "no certain match; similar QBO customers found".into()

@@ -201,6 +201,22 @@ fn name_rules() {
 }
 
 #[test]
+fn review_reasons_name_the_blocker() {
+    let reason = |qbos: &[QboCustomerRecord], name: &str| match decide_one(
+        qbos,
+        digit("d", name),
+        &MatchContext::default(),
+    ) {
+        Decision::Review { reason, .. } => reason,
+        other => panic!("{other:?}"),
+    };
+    assert!(reason(&[qbo("2", "John Smith (Dallas)")], "John Smith").contains("qualifier"));
+    assert!(reason(&[qbo("1", "Acme LLC")], "Acme").contains("legal form"));
+    assert!(reason(&[qbo("1", "Acme"), qbo("2", "ACME")], "Acme").starts_with("2 QBO customers"));
+    assert!(reason(&[qbo("1", "John Smith")], "Jonh Smith").contains("similar"));
+}
+
+#[test]
 fn inactive_candidates_are_flagged() {
     let qbos = [QboCustomerRecord {
         active: false,
