@@ -199,6 +199,29 @@ fn safe_case(g: &mut Gen, kind: &str) {
                 (e, strip_accents(&d), d)
             }
         }
+        "unicode_forms" => {
+            // What copy-paste brings: no-break spaces, full-width letters, ligatures.
+            let e = any_entity(g, true);
+            let d = e.display();
+            let v = match g.rng.random_range(0..3) {
+                0 => d.replace(' ', "\u{a0}"),
+                1 => d
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
+                _ => format!(
+                    "{}\u{2002}",
+                    d.replace("fi", "\u{fb01}").replace(' ', "\u{2009}")
+                ),
+            };
+            (e, d, v)
+        }
         "name_order" => {
             let e = g.person(false);
             let (first, last) = e.person.clone().expect("person");
@@ -234,6 +257,7 @@ pub fn safe(g: &mut Gen) {
         ("ampersand", 80),
         ("legal_spelling", 140),
         ("accents", 80),
+        ("unicode_forms", 40),
         ("name_order", 100),
         ("decoration", 60),
         ("leading_the", 40),
