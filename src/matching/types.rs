@@ -7,17 +7,22 @@ use super::normalize::{NORMALIZER_VERSION, normalize_email, normalize_name};
 /// A QBO customer as mirrored from QuickBooks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QboCustomerRecord {
+    /// QBO `Id`.
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_token: Option<String>,
+    /// `DisplayName`, the name matched on.
     pub display_name: String,
+    /// `FullyQualifiedName` (`Parent:Job`), shown in reasons for jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_name: Option<String>,
     /// `ParentRef` of a sub-customer (job).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// `Job`: a sub-customer. A parent-level customer with the same name is preferred.
     #[serde(default)]
     pub is_job: bool,
+    /// `Active`; inactive customers are never linked automatically.
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
@@ -38,6 +43,7 @@ pub struct QboCustomerRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigitCustomerRecord {
     pub id: String,
+    /// The name matched on; when blank, the company name or given + family name is used.
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
