@@ -93,8 +93,13 @@ impl<'s, 'a> Pool<'s, 'a> {
                 e.email = true;
             }
         }
-        for &p in ev.exact.iter().chain(&ev.reordered) {
+        for &p in &ev.exact {
             let reason = same_name_reason(&digit_name, &self.q.recs[p as usize].display_name);
+            self.add(p, true, Some(reason));
+        }
+        for &p in &ev.reordered {
+            let other = &self.q.recs[p as usize].display_name;
+            let reason = format!("same words in another order: '{digit_name}' ~ '{other}'");
             self.add(p, true, Some(reason));
         }
         for &p in &ev.twins {

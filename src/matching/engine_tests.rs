@@ -417,6 +417,13 @@ fn reordered_person_names_need_both_sides_to_agree() {
     );
     let got = decide_one(&qbos, digit("d", "Smith John"), &ctx);
     check("unknown person", &got, &Want::Review(&["1"]));
+    let Decision::Review { candidates, .. } = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        candidates[0].reasons[0],
+        "same words in another order: 'Smith John' ~ 'John Smith'"
+    );
     let swapped = [qperson("1", "Lee Kim", named("Lee", "Kim"))];
     let got = decide_one(&swapped, person("d", "Kim Lee", named("Kim", "Lee")), &ctx);
     check("two people", &got, &Want::Review(&["1"]));
