@@ -149,6 +149,10 @@ pub fn same_name_reason(digit_name: &str, qbo_name: &str) -> String {
     if digit_name == qbo_name {
         return format!("identical display name: '{qbo_name}'");
     }
+    if replay(digit_name, None) != replay(qbo_name, None) {
+        // Equal keys that the replay cannot show equal (`John Smith 2` / `John Smith (2)`).
+        return format!("same name once normalized: '{digit_name}' ~ '{qbo_name}'");
+    }
     let labels = ignored_differences(digit_name, qbo_name);
     let list = match labels.as_slice() {
         [] => String::from("normalization"),
@@ -209,6 +213,10 @@ mod tests {
         assert_eq!(
             same_name_reason("Acme", "Acme"),
             "identical display name: 'Acme'"
+        );
+        assert_eq!(
+            same_name_reason("John Smith 2", "John Smith (2)"),
+            "same name once normalized: 'John Smith 2' ~ 'John Smith (2)'"
         );
     }
 
