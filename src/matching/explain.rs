@@ -2,8 +2,8 @@
 
 use super::legal::strip_legal_forms;
 use super::normalize::{
-    amp_to_and, collapse_spaces, drop_leading_the, fold_accents, fold_case, split_paren_qualifier,
-    strip_decorations, swap_name_order, tokenize,
+    amp_to_and, collapse_spaces, compose_nfkc, drop_leading_the, fold_accents, fold_case,
+    split_paren_qualifier, strip_decorations, swap_name_order, tokenize,
 };
 
 /// One normalization stage: its name in reasons, and the transformation of the text so far.
@@ -25,6 +25,10 @@ fn split_words(s: &str) -> Vec<String> {
 
 /// Replays the normalizer; stays in step with `normalize_name` (a test checks that).
 const STAGES: &[Stage] = &[
+    Stage {
+        label: "Unicode forms",
+        apply: |s| compose_nfkc(s),
+    },
     Stage {
         label: "spacing",
         apply: |s| collapse_spaces(s),
@@ -213,6 +217,10 @@ mod tests {
         assert_eq!(
             same_name_reason("Acme", "Acme"),
             "identical display name: 'Acme'"
+        );
+        assert_eq!(
+            ignored_differences("Ａｃｍｅ", "Acme"),
+            vec!["Unicode forms"]
         );
         assert_eq!(
             same_name_reason("John Smith 2", "John Smith (2)"),

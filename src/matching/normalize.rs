@@ -77,7 +77,9 @@ pub(crate) fn has_digit(word: &str) -> bool {
 
 /// Normalizes a display name; see the module docs and `docs/matching.md` for the rules.
 pub fn normalize_name(raw: &str) -> NormalizedName {
-    let text = strip_decorations(&fold_accents(&fold_case(&collapse_spaces(raw))));
+    let text = strip_decorations(&fold_accents(&fold_case(&collapse_spaces(&compose_nfkc(
+        raw,
+    )))));
     let (text, paren_qualifier) = split_paren_qualifier(&text);
     let words = amp_to_and(tokenize(text));
     let words = drop_leading_the(swap_name_order(words));
@@ -109,14 +111,18 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
 
 // ---- stages (each one also used by `explain`) -------------------------------------------------
 
-pub(crate) fn collapse_spaces(s: &str) -> String {
+/// Unicode compatibility forms: full-width letters, ligatures, no-break spaces.
+pub(crate) fn compose_nfkc(s: &str) -> String {
     // NFKC leaves ASCII unchanged; skipping it keeps large tenants fast.
-    let composed: String = if s.is_ascii() {
+    if s.is_ascii() {
         s.to_string()
     } else {
         s.nfkc().collect()
-    };
-    composed.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+pub(crate) fn collapse_spaces(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub(crate) fn fold_case(s: &str) -> String {
