@@ -451,3 +451,21 @@ fn one_qbo_customer_never_gets_two_automatic_links() {
         );
     }
 }
+
+#[test]
+fn thousands_of_identical_names_stay_bounded() {
+    // e.g. point-of-sale "Cash Sale" customers: every one goes to review, and reading the name
+    // groups stops at the cap instead of comparing every pair.
+    let digits: Vec<DigitCustomerRecord> = (0..5_000)
+        .map(|i| digit(&format!("d{i}"), "Cash Sale"))
+        .collect();
+    let out = match_customers(&[qbo("1", "Cash Sale")], &digits, &MatchContext::default());
+    assert_eq!(out.len(), 5_000);
+    for o in &out {
+        let Decision::Review { reason, candidates } = &o.decision else {
+            panic!("{o:?}")
+        };
+        assert_eq!(reason, "100 or more Digit customers have this name");
+        assert_eq!(ids(candidates), vec!["1"]);
+    }
+}

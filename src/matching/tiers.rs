@@ -1,6 +1,6 @@
 //! The automatic tiers, each returning a link or the reason it may not link.
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
 use super::normalize::normalize_name;
 use super::prepare::{DigitSide, QboSide};
@@ -9,6 +9,15 @@ use super::types::{Decision, LinkMethod};
 
 /// Why a tier could not link: becomes the review reason.
 pub(super) type Blocker = String;
+
+/// Group reads stop at [`GROUP_CAP`], so a full group is "at least" that many.
+fn count_text(n: usize) -> String {
+    if n >= GROUP_CAP {
+        format!("{GROUP_CAP} or more")
+    } else {
+        n.to_string()
+    }
+}
 
 pub(super) fn link(
     q: &QboSide<'_>,
@@ -59,7 +68,7 @@ pub(super) fn marker_tier(
     let [pos] = ev.marker[..] else {
         return Err(format!(
             "{} QBO customers carry this Digit customer's id marker",
-            ev.marker.len()
+            count_text(ev.marker.len())
         ));
     };
     eligible(q, d, i, pos)?;
@@ -93,7 +102,7 @@ pub(super) fn email_tier(
         _ => {
             return Err(Some(format!(
                 "{} QBO customers share the e-mail address",
-                group.len()
+                count_text(group.len())
             )));
         }
     };
@@ -101,7 +110,7 @@ pub(super) fn email_tier(
     if ev.digit_same_email != 1 {
         return Err(Some(format!(
             "{} Digit customers share the e-mail address",
-            ev.digit_same_email
+            count_text(ev.digit_same_email)
         )));
     }
     if ev.exact.iter().any(|p| *p != pos) || !names_compatible(me, other) {
@@ -135,7 +144,10 @@ pub(super) fn name_tier_checks(
 ) -> Result<(), Blocker> {
     eligible(q, d, i, pos)?;
     if digit_peers > 1 {
-        return Err(format!("{digit_peers} Digit customers have this name"));
+        return Err(format!(
+            "{} Digit customers have this name",
+            count_text(digit_peers)
+        ));
     }
     if let Some(twin) = ev.twins.first() {
         let other = &q.recs[*twin as usize].display_name;
@@ -164,7 +176,7 @@ pub(super) fn exact_tier(
     let [pos] = ev.exact[..] else {
         return Err(format!(
             "{} QBO customers have the same normalized name",
-            ev.exact.len()
+            count_text(ev.exact.len())
         ));
     };
     name_tier_checks(q, d, i, ev, pos, ev.digit_same_name)?;
@@ -197,7 +209,7 @@ pub(super) fn reordered_tier(
     let [pos] = ev.reordered[..] else {
         return Err(format!(
             "{} QBO customers have these words in another order",
-            ev.reordered.len()
+            count_text(ev.reordered.len())
         ));
     };
     let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
