@@ -1,6 +1,10 @@
 //! The `qbo-sync` binary: parse the command line, set up telemetry, dispatch.
 
-use std::process::ExitCode;
+use std::{
+    path::{Path, PathBuf},
+    pin::Pin,
+    process::ExitCode,
+};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +30,15 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(MigrateArgs),
+    /// Preview a migration offline: match Digit customers to QBO customers and print a JSON plan.
+    Match {
+        /// QBO customers: a JSON array of Customer objects, or a whole query response.
+        #[arg(long, value_name = "FILE")]
+        qbo: PathBuf,
+        /// Digit customers: a JSON array of {id, display_name, company_name?, ...}.
+        #[arg(long, value_name = "FILE")]
+        digit: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +59,12 @@ struct MigrateArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let work: Pin<Box<dyn Future<Output = anyhow::Result<()>>>> = match Cli::parse().command {
+        Command::Serve(args) => Box::pin(serve(*args)),
+        Command::Migrate(args) => Box::pin(migrate(args)),
+        // The offline matcher needs neither a runtime nor telemetry: its output is the plan.
+        Command::Match { qbo, digit } => return run_match(&qbo, &digit),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +75,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error_chain(error.as_ref()), "qbo-sync stopped with an error");
@@ -67,17 +85,23 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve(*args).await,
-        Command::Migrate(args) => {
-            telemetry::init_logging(&args.log)?;
-            let pool = store::connect_lazy(&args.database)?;
-            store::migrate(&pool).await.context("applying migrations")?;
-            tracing::info!("migrations applied");
-            Ok(())
+fn run_match(qbo: &Path, digit: &Path) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match qbo_sync::matching::cli::run_match(qbo, digit, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("qbo-sync match: {error}");
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(&args.log)?;
+    let pool = store::connect_lazy(&args.database)?;
+    store::migrate(&pool).await.context("applying migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

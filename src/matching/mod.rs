@@ -1,1 +1,33 @@
-//! Placeholder; see the module's issue.
+//! The matching engine: decides, for each Digit customer, whether a QBO customer is the same one.
+//!
+//! Pure functions, no I/O. Precision comes first: only certain matches are linked
+//! automatically; anything else goes to a person with ranked candidates and reasons. The rules
+//! are described in `docs/matching.md`.
+//!
+//! Entry points:
+//! - [`match_customers`]: the decisions for one tenant's customers.
+//! - [`customer_keys`]: the `name_key` / `email_key` stored in the QBO mirror.
+//! - [`cli::run_match`]: the offline `qbo-sync match` command.
+
+mod candidates;
+pub mod cli;
+mod engine;
+mod evidence;
+pub mod explain;
+mod index;
+mod legal;
+pub mod normalize;
+mod prepare;
+mod qbo_json;
+pub mod score;
+mod tiers;
+mod types;
+
+pub use engine::match_customers;
+pub use normalize::{
+    NORMALIZER_VERSION, NormalizedName, normalize_email, normalize_name, normalize_phone,
+};
+pub use types::{
+    Candidate, CustomerKeys, Decision, DigitCustomerRecord, LinkMethod, MatchContext, MatchOutcome,
+    QboCustomerRecord, customer_keys, digit_marker_text, parse_digit_marker,
+};

@@ -1,0 +1,351 @@
+//! The versioned name normalizer.
+//!
+//! A name goes through fixed stages (see [`Stage`]); each stage is a small pure function so that
+//! [`crate::matching::explain`] can replay them one by one and say *which* differences were
+//! ignored. Changing any stage's behaviour changes stored keys, so it must bump
+//! [`NORMALIZER_VERSION`].
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+use super::legal::strip_legal_forms;
+
+/// Version of the normalization rules; stored with every key and every link.
+pub const NORMALIZER_VERSION: u32 = 1;
+
+/// Suffixes our own systems add to names: Digit pushes `(c)`/`(v)`, QBO's UI shows `(deleted)`.
+const DECORATIONS: [&str; 3] = ["(c)", "(v)", "(deleted)"];
+
+/// Words that carry no identity and are ignored by fuzzy blocking.
+pub(crate) const STOP_WORDS: [&str; 3] = ["and", "of", "the"];
+
+/// A name reduced to what identifies the entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedName {
+    /// The identifying words, in order, joined by single spaces (legal form and qualifier removed).
+    pub core: String,
+    /// Canonical legal form(s), e.g. `inc` or `pty ltd`; a separate key on purpose.
+    pub legal: Option<String>,
+    /// What tells twins apart: a trailing `(Dallas)` or a small trailing number (`John Smith 2`).
+    pub qualifier: Option<String>,
+}
+
+impl NormalizedName {
+    /// The exact-tier key: core, qualifier and legal form.
+    pub fn name_key(&self) -> String {
+        let mut key = self.core.clone();
+        if let Some(q) = &self.qualifier {
+            key.push_str(" (");
+            key.push_str(q);
+            key.push(')');
+        }
+        if let Some(l) = &self.legal {
+            key.push('|');
+            key.push_str(l);
+        }
+        key
+    }
+
+    /// Core words sorted, so that `john smith` and `smith john` agree.
+    pub fn sorted_core(&self) -> String {
+        let mut words: Vec<&str> = self.core.split(' ').collect();
+        words.sort_unstable();
+        words.join(" ")
+    }
+
+    /// Every word that holds a digit (core and qualifier), sorted: these must agree exactly.
+    pub fn numbers(&self) -> Vec<&str> {
+        let quals = self
+            .qualifier
+            .as_deref()
+            .into_iter()
+            .flat_map(|q| q.split(' '));
+        let mut nums: Vec<&str> = self
+            .core
+            .split(' ')
+            .chain(quals)
+            .filter(|w| has_digit(w))
+            .collect();
+        nums.sort_unstable();
+        nums
+    }
+}
+
+pub(crate) fn has_digit(word: &str) -> bool {
+    word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Normalizes a display name; see the module docs and `docs/matching.md` for the rules.
+pub fn normalize_name(raw: &str) -> NormalizedName {
+    let text = strip_decorations(&fold_accents(&fold_case(&collapse_spaces(&compose_nfkc(
+        raw,
+    )))));
+    let (text, paren_qualifier) = split_paren_qualifier(&text);
+    let words = amp_to_and(tokenize(text));
+    let words = drop_leading_the(swap_name_order(words));
+    let (mut words, legal) = strip_legal_forms(words);
+    let mut qualifier = paren_qualifier;
+    if qualifier.is_none() && words.len() >= 2 && is_small_number(words.last().map_or("", |w| w)) {
+        qualifier = words.pop();
+    }
+    NormalizedName {
+        core: words.join(" "),
+        legal,
+        qualifier,
+    }
+}
+
+/// The stored e-mail key: trimmed and lower-cased; `None` unless it looks like an address.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    (!local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace))
+        .then_some(email)
+}
+
+/// Phone key: the last ten digits, if there are at least seven.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= 7).then(|| digits[digits.len().saturating_sub(10)..].to_string())
+}
+
+// ---- stages (each one also used by `explain`) -------------------------------------------------
+
+/// Unicode compatibility forms: full-width letters, ligatures, no-break spaces.
+pub(crate) fn compose_nfkc(s: &str) -> String {
+    // NFKC leaves ASCII unchanged; skipping it keeps large tenants fast.
+    if s.is_ascii() {
+        s.to_string()
+    } else {
+        s.nfkc().collect()
+    }
+}
+
+pub(crate) fn collapse_spaces(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn fold_case(s: &str) -> String {
+    s.to_lowercase().replace('ß', "ss")
+}
+
+pub(crate) fn fold_accents(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd().filter(|c| !is_combining_mark(*c)) {
+        match c {
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'ø' => out.push('o'),
+            'đ' | 'ð' => out.push('d'),
+            'ł' => out.push('l'),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            _ => out.push(c),
+        }
+    }
+    out.nfc().collect()
+}
+
+pub(crate) fn strip_decorations(s: &str) -> String {
+    let mut text = s.trim();
+    loop {
+        let before = text;
+        for deco in DECORATIONS {
+            if let Some(rest) = text.strip_suffix(deco) {
+                text = rest.trim_end();
+            }
+        }
+        if before == text {
+            return text.to_string();
+        }
+    }
+}
+
+/// Splits a trailing `(...)` that is not one of our decorations: it tells twins apart.
+pub(crate) fn split_paren_qualifier(s: &str) -> (&str, Option<String>) {
+    let Some(inner) = s.strip_suffix(')') else {
+        return (s, None);
+    };
+    let Some(open) = inner.rfind('(') else {
+        return (s, None);
+    };
+    let head = inner[..open].trim_end();
+    let qualifier = amp_to_and(tokenize(&inner[open + 1..])).join(" ");
+    if head.chars().any(char::is_alphanumeric) && !qualifier.is_empty() {
+        (head, Some(qualifier))
+    } else {
+        (s, None)
+    }
+}
+
+/// Splits into words: letters and digits form words, apostrophes are dropped (`O'Brien` =
+/// `OBrien`), `&` and `,` are kept as their own tokens, everything else separates. Runs of
+/// single letters merge so that `L.L.C.` = `LLC` and `A B C` = `ABC`.
+pub(crate) fn tokenize(s: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            current.push(c);
+        } else if matches!(c, '\'' | '’' | '`' | '´') {
+            continue;
+        } else {
+            flush(&mut words, &mut current);
+            if c == '&' || c == ',' {
+                words.push(c.to_string());
+            }
+        }
+    }
+    flush(&mut words, &mut current);
+    merge_single_letters(words)
+}
+
+fn flush(words: &mut Vec<String>, current: &mut String) {
+    if !current.is_empty() {
+        words.push(std::mem::take(current));
+    }
+}
+
+fn merge_single_letters(words: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut prev_single = false;
+    for w in words {
+        let single = w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+        match out.last_mut() {
+            Some(last) if single && prev_single => last.push_str(&w),
+            _ => out.push(w),
+        }
+        prev_single = single;
+    }
+    out
+}
+
+pub(crate) fn amp_to_and(words: Vec<String>) -> Vec<String> {
+    words
+        .into_iter()
+        .map(|w| if w == "&" { "and".to_string() } else { w })
+        .collect()
+}
+
+/// `Smith, John` becomes `John Smith`; other commas are dropped. Only a short two-part name
+/// without digits or `and` is swapped, so `Smith, Jones and Co` stays as it is.
+pub(crate) fn swap_name_order(words: Vec<String>) -> Vec<String> {
+    let parts: Vec<&[String]> = words.split(|w| w == ",").collect();
+    let personal =
+        |p: &[String]| (1..=3).contains(&p.len()) && p.iter().all(|w| w != "and" && !has_digit(w));
+    let legal_tail = parts.len() == 2 && super::legal::is_all_legal(parts[1]);
+    if parts.len() == 2
+        && !legal_tail
+        && personal(parts[0])
+        && personal(parts[1])
+        && parts[0].len() <= 2
+    {
+        return parts[1].iter().chain(parts[0]).cloned().collect();
+    }
+    words.into_iter().filter(|w| w != ",").collect()
+}
+
+pub(crate) fn drop_leading_the(mut words: Vec<String>) -> Vec<String> {
+    if words.len() >= 2 && words[0] == "the" {
+        words.remove(0);
+    }
+    words
+}
+
+fn is_small_number(word: &str) -> bool {
+    (1..=2).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(raw: &str) -> String {
+        normalize_name(raw).name_key()
+    }
+
+    #[test]
+    fn equivalent_spellings_share_a_key() {
+        let same = [
+            ("Acme Corp.", "ACME CORP"),
+            ("Acme Corp.", "Acme Corporation"),
+            ("A&W", "A & W"),
+            ("A&W Restaurants", "A and W Restaurants"),
+            ("  Acme   Corp ", "Acme Corp"),
+            ("Smith, John", "John Smith"),
+            ("The Home Depot", "Home Depot"),
+            ("Café Zoë", "Cafe Zoe"),
+            ("Müller GmbH", "muller gmbh"),
+            ("Acme LLC", "Acme L.L.C."),
+            ("Acme Ltd", "Acme Limited"),
+            ("Acme, Inc.", "Acme Incorporated"),
+            ("Acme Co", "Acme Company"),
+            ("Acme S.A.", "ACME SA"),
+            ("Acme Pty Ltd", "Acme Pty. Limited"),
+            ("Acme Corp (c)", "Acme Corp"),
+            ("Acme Corp (v)", "Acme Corp"),
+            ("Acme Corp (deleted)", "Acme Corp"),
+            ("O'Brien Plumbing", "OBrien Plumbing"),
+            ("Straße Bau", "Strasse Bau"),
+            ("Ｆｕｌｌｗｉｄｔｈ", "fullwidth"),
+        ];
+        for (a, b) in same {
+            assert_eq!(key(a), key(b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn different_entities_keep_different_keys() {
+        let differ = [
+            ("Store #1234", "Store #1235"),
+            ("Acme Corp West", "Acme Corp"),
+            ("Smith Plumbing Supply", "Smith Plumbing"),
+            ("John Smith (Dallas)", "John Smith"),
+            ("John Smith 2", "John Smith"),
+            ("Acme Inc", "Acme LLC"),
+            ("Acme", "Acme Inc"),
+        ];
+        for (a, b) in differ {
+            assert_ne!(key(a), key(b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn parts_are_split_as_documented() {
+        let n = normalize_name("The Smith & Co., Ltd. (Dallas) (c)");
+        assert_eq!(n.core, "smith");
+        assert_eq!(n.legal.as_deref(), Some("co ltd"));
+        assert_eq!(n.qualifier.as_deref(), Some("dallas"));
+        let n = normalize_name("John Smith 2");
+        assert_eq!(
+            (n.core.as_str(), n.qualifier.as_deref()),
+            ("john smith", Some("2"))
+        );
+        let n = normalize_name("Store #1234");
+        assert_eq!(
+            (n.core.as_str(), n.qualifier.as_deref()),
+            ("store 1234", None)
+        );
+        assert_eq!(n.numbers(), vec!["1234"]);
+        assert_eq!(normalize_name("Company").core, "company");
+        assert_eq!(normalize_name("Smith, Jones and Co").core, "smith jones");
+    }
+
+    #[test]
+    fn contact_keys() {
+        assert_eq!(
+            normalize_email(" Bob@Example.COM "),
+            Some("bob@example.com".into())
+        );
+        assert_eq!(normalize_email("not an email"), None);
+        assert_eq!(normalize_email("a@b"), None);
+        assert_eq!(
+            normalize_phone("+1 (555) 123-4567"),
+            Some("5551234567".into())
+        );
+        assert_eq!(normalize_phone("123"), None);
+    }
+}

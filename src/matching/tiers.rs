@@ -1,0 +1,244 @@
+//! The automatic tiers, each returning a link or the reason it may not link.
+
+use super::evidence::{Evidence, GROUP_CAP};
+use super::explain::same_name_reason;
+use super::normalize::normalize_name;
+use super::prepare::{DigitSide, QboSide};
+use super::score::{name_similarity, names_compatible};
+use super::types::{Decision, LinkMethod};
+
+/// Why a tier could not link: becomes the review reason.
+pub(super) type Blocker = String;
+
+/// Group reads stop at [`GROUP_CAP`], so a full group is "at least" that many.
+fn count_text(n: usize) -> String {
+    if n >= GROUP_CAP {
+        format!("{GROUP_CAP} or more")
+    } else {
+        n.to_string()
+    }
+}
+
+pub(super) fn link(
+    q: &QboSide<'_>,
+    pos: u32,
+    method: LinkMethod,
+    score: f64,
+    reasons: Vec<String>,
+) -> Decision {
+    Decision::AutoLink {
+        qbo_id: q.recs[pos as usize].id.clone(),
+        method,
+        score,
+        reasons,
+    }
+}
+
+/// Checks that apply to every tier: the target is active, free and not rejected for this customer.
+pub(super) fn eligible(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    pos: u32,
+) -> Result<(), Blocker> {
+    let rec = &q.recs[pos as usize];
+    let name = &rec.display_name;
+    if d.rejected
+        .contains(&(d.recs[i].id.as_str(), rec.id.as_str()))
+    {
+        return Err(format!("a person rejected the match with '{name}'"));
+    }
+    if !rec.active {
+        return Err(format!("the matching QBO customer '{name}' is inactive"));
+    }
+    match q.linked_to.get(rec.id.as_str()) {
+        Some(other) => Err(format!(
+            "the matching QBO customer '{name}' is already linked to Digit customer {other}"
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn marker_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.marker[..] else {
+        return Err(format!(
+            "{} QBO customers carry this Digit customer's id marker",
+            count_text(ev.marker.len())
+        ));
+    };
+    eligible(q, d, i, pos)?;
+    let reasons = vec![format!(
+        "QBO customer '{}' carries this Digit customer's id marker",
+        q.recs[pos as usize].display_name
+    )];
+    Ok(link(q, pos, LinkMethod::AutoExact, 1.0, reasons))
+}
+
+/// E-mail agreement links only when the address is unique on both sides, the names are
+/// compatible, and no other QBO customer has exactly this name. `Err(Some(note))` says why an
+/// address that matched could not link.
+pub(super) fn email_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Option<Blocker>> {
+    // Jobs often copy their parent's address; the parent-level customer is the one meant.
+    let is_job = |p: &u32| q.recs[*p as usize].is_job;
+    let parents: Vec<u32> = ev.email.iter().copied().filter(|p| !is_job(p)).collect();
+    let group = if parents.is_empty() {
+        &ev.email
+    } else {
+        &parents
+    };
+    let pos = match group[..] {
+        [] => return Err(None),
+        [pos] => pos,
+        _ => {
+            return Err(Some(format!(
+                "{} QBO customers share the e-mail address",
+                count_text(group.len())
+            )));
+        }
+    };
+    let (me, other) = (&d.prep[i].name, &q.prep[pos as usize].name);
+    if ev.digit_same_email != 1 {
+        return Err(Some(format!(
+            "{} Digit customers share the e-mail address",
+            count_text(ev.digit_same_email)
+        )));
+    }
+    if ev.exact.iter().any(|p| *p != pos) || !names_compatible(me, other) {
+        let qname = &q.recs[pos as usize].display_name;
+        return Err(Some(format!(
+            "the e-mail address matches '{qname}' but the names are not compatible"
+        )));
+    }
+    eligible(q, d, i, pos).map_err(Some)?;
+    let qname = &q.recs[pos as usize].display_name;
+    let mut reasons = vec![
+        format!("same e-mail address as '{qname}'"),
+        format!("compatible names: '{}' ~ '{qname}'", d.recs[i].display_name),
+    ];
+    if group.len() < ev.email.len() {
+        reasons
+            .push("sub-customers (jobs) with the same address set aside for their parent".into());
+    }
+    let score = (name_similarity(me, other) * 1000.0).round() / 1000.0;
+    Ok(link(q, pos, LinkMethod::AutoEmail, score, reasons))
+}
+
+/// Blocks a name match when the e-mail address says otherwise or either side has twins.
+pub(super) fn name_tier_checks(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+    pos: u32,
+    digit_peers: usize,
+) -> Result<(), Blocker> {
+    eligible(q, d, i, pos)?;
+    if digit_peers > 1 {
+        return Err(format!(
+            "{} Digit customers have this name",
+            count_text(digit_peers)
+        ));
+    }
+    if let Some(twin) = ev.twins.first() {
+        let other = &q.recs[*twin as usize].display_name;
+        return Err(format!(
+            "names differ only by a qualifier from QBO customer '{other}': ambiguous"
+        ));
+    }
+    if ev.digit_twin {
+        return Err(
+            "another Digit customer's name differs from this one only by a qualifier: ambiguous"
+                .into(),
+        );
+    }
+    if !ev.email.is_empty() && !ev.email.contains(&pos) {
+        return Err("the e-mail address belongs to another QBO customer".into());
+    }
+    Ok(())
+}
+
+pub(super) fn exact_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.exact[..] else {
+        return Err(format!(
+            "{} QBO customers have the same normalized name",
+            count_text(ev.exact.len())
+        ));
+    };
+    name_tier_checks(q, d, i, ev, pos, ev.digit_same_name)?;
+    let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let method = if dname == qname {
+        LinkMethod::AutoExact
+    } else {
+        LinkMethod::AutoNormalized
+    };
+    let mut reasons = vec![
+        same_name_reason(dname, qname),
+        "the only customer with this name on both sides".into(),
+    ];
+    if ev.jobs_set_aside {
+        reasons.push(
+            "linked to the parent customer, not to its sub-customers (jobs) of the same name"
+                .into(),
+        );
+    }
+    Ok(link(q, pos, method, 1.0, reasons))
+}
+
+/// `John Smith` vs `Smith John`: only for person names, confirmed by a given or family name.
+pub(super) fn reordered_tier(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<Decision, Blocker> {
+    let [pos] = ev.reordered[..] else {
+        return Err(format!(
+            "{} QBO customers have these words in another order",
+            count_text(ev.reordered.len())
+        ));
+    };
+    let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
+    // `Kim Lee` and `Lee Kim` may be two people: both sides must name the same given and
+    // family name.
+    let digit_person = person_key(&drec.given_name, &drec.family_name);
+    if digit_person.is_none() || digit_person != person_key(&qrec.given_name, &qrec.family_name) {
+        return Err(
+            "same words in another order, but not confirmed as the same person's name".into(),
+        );
+    }
+    name_tier_checks(q, d, i, ev, pos, ev.digit_same_sorted)?;
+    let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let reasons = vec![
+        format!("same person's name in another order: '{dname}' ~ '{qname}'"),
+        "the only customer with this name on both sides".into(),
+    ];
+    Ok(link(q, pos, LinkMethod::AutoNormalized, 1.0, reasons))
+}
+
+/// The normalized (given, family) name, when both are filled in.
+pub(super) fn person_key(
+    given: &Option<String>,
+    family: &Option<String>,
+) -> Option<(String, String)> {
+    let part = |s: &Option<String>| {
+        s.as_deref()
+            .map(|v| normalize_name(v).core)
+            .filter(|c| !c.is_empty())
+    };
+    Some((part(given)?, part(family)?))
+}
