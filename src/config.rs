@@ -75,7 +75,8 @@ pub struct ServerConfig {
     /// Address of the HTTP listener (`/metrics`, `/healthz`, QBO webhooks).
     #[arg(long, env = "QBO_SYNC_HTTP_ADDR", default_value = "0.0.0.0:9090")]
     pub http_addr: SocketAddr,
-    /// Longest time one unary RPC may run before it answers DEADLINE_EXCEEDED.
+    /// Longest time one RPC may run; past it the server answers CANCELLED (a shorter client
+    /// deadline wins).
     #[arg(long, env = "QBO_SYNC_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
     /// Largest gRPC message accepted or sent, in bytes.
