@@ -19,6 +19,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Config,
+    connections::{Connections, Unconfigured},
+    crypto::{CryptoError, TokenCipher},
     grpc::{connection::ConnectionApi, customer_sync::CustomerSyncApi, middleware::RpcLayer},
     proto::{
         self,
@@ -27,6 +29,7 @@ use crate::{
             customer_sync_service_server::CustomerSyncServiceServer,
         },
     },
+    quickbooks::QboClient,
     shutdown::Shutdown,
     store, telemetry,
 };
@@ -76,6 +79,7 @@ pub struct App {
     config: Config,
     listeners: Listeners,
     pool: PgPool,
+    connections: Connections,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
@@ -85,7 +89,8 @@ impl App {
     /// Checks or applies migrations and prepares the service.
     ///
     /// # Errors
-    /// When migrations fail, or are pending under [`Migrations::RequireCurrent`].
+    /// When the token key is malformed, when migrations fail, or when they are pending under
+    /// [`Migrations::RequireCurrent`].
     pub async fn build(
         config: Config,
         listeners: Listeners,
@@ -93,6 +98,9 @@ impl App {
         migrations: Migrations,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
+        // Before migrations: a bad key must stop the start before anything changes.
+        let qbo = build_qbo(&config, &pool)?;
+        let connections = Connections::new(pool.clone(), qbo);
         match migrations {
             Migrations::Apply => store::migrate(&pool).await.context("applying migrations")?,
             Migrations::RequireCurrent => {
@@ -111,6 +119,7 @@ impl App {
             config,
             listeners,
             pool,
+            connections,
             shutdown,
             grpc_addr,
             http_addr,
@@ -139,6 +148,7 @@ impl App {
             config,
             listeners,
             pool,
+            connections,
             shutdown,
             ..
         } = self;
@@ -156,6 +166,7 @@ impl App {
             &config,
             listeners.grpc,
             pool,
+            connections,
             health_service,
             shutdown.clone(),
         );
@@ -172,10 +183,44 @@ impl App {
     }
 }
 
+/// Builds the QBO client once for the process. A missing key or client secret leaves the
+/// service running (connecting then says what is missing); a malformed key refuses to start,
+/// because tokens sealed with a wrong key would be lost.
+fn build_qbo(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<Result<Arc<QboClient>, Unconfigured>> {
+    let version = config.qbo.qbo_token_key_version;
+    let Some(key) = config.security.token_key.as_ref() else {
+        tracing::warn!("QBO_SYNC_TOKEN_KEY is not set: ConnectCompany answers FAILED_PRECONDITION");
+        return Ok(Err(Unconfigured::TokenKey));
+    };
+    TokenCipher::new(version, key)
+        .map_err(|e| anyhow::anyhow!("QBO_SYNC_TOKEN_KEY is invalid: {e}"))?;
+    let previous = config.qbo.qbo_token_key_previous.as_ref();
+    let cipher = TokenCipher::from_config(Some(key), version, previous).map_err(|e| match e {
+        CryptoError::BadKey => anyhow::anyhow!(
+            "QBO_SYNC_TOKEN_KEY_PREVIOUS is invalid: it must be VERSION:BASE64 of 32 bytes, \
+             with a version other than QBO_SYNC_TOKEN_KEY_VERSION"
+        ),
+        other => anyhow::anyhow!("token keys are invalid: {other}"),
+    })?;
+    if config.qbo.qbo_client_secret.is_none() {
+        tracing::warn!(
+            "QBO_SYNC_QBO_CLIENT_SECRET is not set: ConnectCompany answers FAILED_PRECONDITION"
+        );
+        return Ok(Err(Unconfigured::ClientSecret));
+    }
+    let client = QboClient::new(&config.qbo, pool.clone(), cipher)
+        .context("building the QuickBooks client")?;
+    Ok(Ok(Arc::new(client)))
+}
+
 async fn serve_grpc(
     config: &Config,
     listener: TcpListener,
     pool: PgPool,
+    connections: Connections,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -190,10 +235,10 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(pool.clone()))
+    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(pool))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let connection = ConnectionServiceServer::new(ConnectionApi::new(pool))
+    let connection = ConnectionServiceServer::new(ConnectionApi::new(connections))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let soft = shutdown.soft.clone();

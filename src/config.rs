@@ -110,6 +110,16 @@ pub struct QboConfig {
         default_value = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
     )]
     pub qbo_token_url: String,
+    /// Intuit's OAuth 2.0 revoke endpoint, called (best effort) when a tenant disconnects.
+    #[arg(
+        long,
+        env = "QBO_SYNC_QBO_REVOKE_URL",
+        default_value = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+    )]
+    pub qbo_revoke_url: String,
+    /// Longest wait for the revoke endpoint; disconnecting goes on without it after that.
+    #[arg(long, env = "QBO_SYNC_QBO_REVOKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub qbo_revoke_timeout: Duration,
     /// OAuth client id of the Intuit app.
     #[arg(long, env = "QBO_SYNC_QBO_CLIENT_ID", default_value = "")]
     pub qbo_client_id: String,

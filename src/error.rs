@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::store::StoreError;
+use crate::{crypto::CryptoError, quickbooks::QboError, store::StoreError};
 
 /// The domain every `ErrorInfo.domain` carries.
 pub const ERROR_DOMAIN: &str = "qbosync.v1";
@@ -73,6 +73,9 @@ pub enum ApiError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// QuickBooks Online (or its OAuth endpoints) failed.
+    #[error(transparent)]
+    Qbo(#[from] QboError),
 }
 
 fn summarize(violations: &[Violation]) -> String {
@@ -134,7 +137,8 @@ impl From<ApiError> for Status {
                 error.to_string(),
                 vec![],
             ),
-            ApiError::Store(store) => return store_status(store),
+            ApiError::Store(store) => return store_status(&store),
+            ApiError::Qbo(qbo) => return qbo_status(qbo),
         };
         build_status(code, reason, message, &violations)
     }
@@ -152,8 +156,8 @@ fn not_found_reason(entity: &str) -> &'static str {
 }
 
 /// Maps a store failure. Database internals are logged, never returned.
-fn store_status(error: StoreError) -> Status {
-    match &error {
+fn store_status(error: &StoreError) -> Status {
+    match error {
         StoreError::NotFound { entity } => build_status(
             Code::NotFound,
             "NOT_FOUND",
@@ -176,7 +180,7 @@ fn store_status(error: StoreError) -> Status {
             &[],
         ),
         StoreError::Database(sqlx) if is_unavailable(sqlx) => {
-            tracing::warn!(error = %error_chain(&error), "database unavailable");
+            tracing::warn!(error = %error_chain(error), "database unavailable");
             build_status(
                 Code::Unavailable,
                 "DATABASE_UNAVAILABLE",
@@ -188,7 +192,7 @@ fn store_status(error: StoreError) -> Status {
         | StoreError::Corrupt(_)
         | StoreError::Config(_)
         | StoreError::Migrate(_) => {
-            tracing::error!(error = %error_chain(&error), "internal store error");
+            tracing::error!(error = %error_chain(error), "internal store error");
             build_status(
                 Code::Internal,
                 "INTERNAL",
@@ -197,6 +201,105 @@ fn store_status(error: StoreError) -> Status {
             )
         }
     }
+}
+
+/// Maps a QBO failure. Upstream outages are UNAVAILABLE (retry later); states a person must
+/// fix are FAILED_PRECONDITION with a stable reason; our own faults are INTERNAL and logged.
+fn qbo_status(error: QboError) -> Status {
+    let (code, reason, message): (Code, &str, String) = match &error {
+        QboError::DuplicateName { .. } => (
+            Code::AlreadyExists,
+            "QBO_DUPLICATE_NAME",
+            "QuickBooks already has a customer, vendor or employee with this name".into(),
+        ),
+        QboError::StaleObject => (
+            Code::Aborted,
+            "CONCURRENT_CHANGE",
+            "the QuickBooks record changed concurrently; retry".into(),
+        ),
+        QboError::NotFound => (
+            Code::NotFound,
+            "QBO_OBJECT_NOT_FOUND",
+            "the QuickBooks record does not exist (or is inactive or merged)".into(),
+        ),
+        QboError::Throttled { .. } => (
+            Code::Unavailable,
+            "QBO_THROTTLED",
+            "QuickBooks is throttling this company; retry later".into(),
+        ),
+        QboError::Unauthorized => (
+            Code::FailedPrecondition,
+            "QBO_UNAUTHORIZED",
+            "QuickBooks refused the connection's access token even after a refresh; connect the company again".into(),
+        ),
+        QboError::Forbidden => (
+            Code::FailedPrecondition,
+            "QBO_FORBIDDEN",
+            "the QuickBooks user who connected the company lacks the permission".into(),
+        ),
+        QboError::ValidationFault { code, element, .. } => (
+            Code::FailedPrecondition,
+            "QBO_VALIDATION_FAULT",
+            format!("QuickBooks rejected the request (code {code}, element {element:?})"),
+        ),
+        QboError::Server { .. } | QboError::Transport { .. } => (
+            Code::Unavailable,
+            "QBO_UNAVAILABLE",
+            format!("QuickBooks could not be reached ({error}); retry later"),
+        ),
+        QboError::TokenEndpoint { status, .. } if *status >= 500 || *status == 429 => (
+            Code::Unavailable,
+            "QBO_TOKEN_ENDPOINT_UNAVAILABLE",
+            format!("Intuit's token endpoint failed ({error}); retry later"),
+        ),
+        QboError::TokenEndpoint { .. } => (
+            Code::FailedPrecondition,
+            "QBO_TOKEN_ENDPOINT_REFUSED",
+            format!("Intuit's token endpoint refused the request ({error})"),
+        ),
+        QboError::InvalidClient => (
+            Code::FailedPrecondition,
+            "QBO_CLIENT_CREDENTIALS_REJECTED",
+            "Intuit refused this service's OAuth client id or secret (invalid_client); \
+             check QBO_SYNC_QBO_CLIENT_ID and QBO_SYNC_QBO_CLIENT_SECRET"
+                .into(),
+        ),
+        QboError::NeedsReauth => (
+            Code::FailedPrecondition,
+            "CONNECTION_NEEDS_REAUTH",
+            "QuickBooks refused the connection's refresh token; connect the company again".into(),
+        ),
+        QboError::NotConnected => (
+            Code::FailedPrecondition,
+            "NOT_CONNECTED",
+            "the tenant is not connected to QuickBooks".into(),
+        ),
+        QboError::Crypto(CryptoError::MissingKey) => (
+            Code::FailedPrecondition,
+            "TOKEN_KEY_NOT_CONFIGURED",
+            "no token key is configured (QBO_SYNC_TOKEN_KEY)".into(),
+        ),
+        QboError::Crypto(
+            CryptoError::BadKey
+            | CryptoError::UnknownVersion(_)
+            | CryptoError::Tampered
+            | CryptoError::NotUtf8,
+        )
+        | QboError::Decode(_)
+        | QboError::Config(_) => {
+            tracing::error!(error = %error_chain(&error), "internal QBO client error");
+            (
+                Code::Internal,
+                "INTERNAL",
+                "internal error; it has been logged".into(),
+            )
+        }
+        QboError::Store(store) => return store_status(store),
+    };
+    if code == Code::Unavailable {
+        tracing::warn!(error = %error_chain(&error), "QBO unavailable");
+    }
+    build_status(code, reason, message, &[])
 }
 
 /// Failures of the connection rather than of the query: the database is (for now) out of reach.
@@ -241,35 +344,5 @@ fn build_status(code: Code, reason: &str, message: String, violations: &[Violati
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn invalid_argument_carries_field_violations() {
-        let status = Status::from(ApiError::invalid("tenant_id", "must not be empty"));
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.message().contains("tenant_id: must not be empty"));
-        let details = status.get_error_details();
-        let bad = details.bad_request().expect("bad request details");
-        assert_eq!(bad.field_violations[0].field, "tenant_id");
-        assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
-    }
-
-    #[test]
-    fn database_internals_never_reach_the_caller() {
-        let error = ApiError::Store(StoreError::Database(sqlx::Error::ColumnNotFound(
-            "secret_column_xyz".into(),
-        )));
-        let status = Status::from(error);
-        assert_eq!(status.code(), Code::Internal);
-        assert!(!status.message().contains("xyz"));
-    }
-
-    #[test]
-    fn outages_are_unavailable() {
-        let status = Status::from(ApiError::Store(StoreError::Database(
-            sqlx::Error::PoolTimedOut,
-        )));
-        assert_eq!(status.code(), Code::Unavailable);
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod customers;
 pub mod domain;

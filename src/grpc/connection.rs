@@ -1,31 +1,30 @@
 //! `qbosync.v1.ConnectionService`.
 
-use sqlx::PgPool;
+use secrecy::SecretString;
 use tonic::{Request, Response, Status};
 
-use super::validate::Checker;
+use super::{convert, validate::Checker};
 use crate::{
+    connections::{ConnectRequest, Connections, Credential, Environment},
     domain::{RealmId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, connection_service_server::ConnectionService},
 };
 
-const QBO_CLIENT: &str = "the QuickBooks client (OAuth and token storage) has not landed yet";
 /// The longest authorization code, redirect URI or refresh token accepted, in bytes.
 const MAX_CREDENTIAL_BYTES: usize = 4_096;
 
-/// The service, over the store.
+/// The service, over [`Connections`].
 #[derive(Debug, Clone)]
 pub struct ConnectionApi {
-    #[allow(dead_code, reason = "used once the QuickBooks client lands")]
-    pool: PgPool,
+    connections: Connections,
 }
 
 impl ConnectionApi {
-    /// A service over this pool.
+    /// A service over these connections.
     #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(connections: Connections) -> Self {
+        Self { connections }
     }
 }
 
@@ -60,51 +59,77 @@ fn check_credentials(checker: &mut Checker, request: &pb::ConnectCompanyRequest)
     }
 }
 
+/// Converts a checked request into the domain request.
+fn connect_request(request: pb::ConnectCompanyRequest) -> Result<ConnectRequest, ApiError> {
+    let mut checker = Checker::new();
+    let tenant = checker.id("tenant_id", &request.tenant_id, TenantId::parse);
+    let realm = checker.id("realm_id", &request.realm_id, RealmId::parse);
+    let environment = checker.known_enum::<pb::QboEnvironment>(
+        "environment",
+        request.environment,
+        pb::QboEnvironment::Unspecified as i32,
+    );
+    check_credentials(&mut checker, &request);
+    let (Some(tenant), Some(realm), Some(environment)) = (tenant, realm, environment) else {
+        return Err(checker.into_error());
+    };
+    checker.finish()?;
+    let credential = if request.refresh_token.is_empty() {
+        Credential::Code {
+            code: SecretString::from(request.authorization_code),
+            redirect_uri: request.redirect_uri,
+        }
+    } else {
+        Credential::RefreshToken(SecretString::from(request.refresh_token))
+    };
+    Ok(ConnectRequest {
+        tenant,
+        realm,
+        environment: environment_of(environment),
+        credential,
+    })
+}
+
+fn environment_of(environment: pb::QboEnvironment) -> Environment {
+    match environment {
+        pb::QboEnvironment::Production => Environment::Production,
+        // Unspecified never passes the checker; sandbox is the harmless reading.
+        pb::QboEnvironment::Sandbox | pb::QboEnvironment::Unspecified => Environment::Sandbox,
+    }
+}
+
 #[tonic::async_trait]
 impl ConnectionService for ConnectionApi {
     async fn connect_company(
         &self,
         request: Request<pb::ConnectCompanyRequest>,
     ) -> Result<Response<pb::ConnectCompanyResponse>, Status> {
-        let request = request.into_inner();
-        let mut checker = Checker::new();
-        checker.id("tenant_id", &request.tenant_id, TenantId::parse);
-        checker.id("realm_id", &request.realm_id, RealmId::parse);
-        checker.known_enum::<pb::QboEnvironment>(
-            "environment",
-            request.environment,
-            pb::QboEnvironment::Unspecified as i32,
-        );
-        check_credentials(&mut checker, &request);
-        checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "ConnectCompany",
-            detail: QBO_CLIENT,
-        }
-        .into())
+        let request = connect_request(request.into_inner())?;
+        let connection = self.connections.connect(request).await?;
+        Ok(Response::new(pb::ConnectCompanyResponse {
+            connection: Some(convert::connection(connection)),
+        }))
     }
 
     async fn get_connection(
         &self,
         request: Request<pb::GetConnectionRequest>,
     ) -> Result<Response<pb::GetConnectionResponse>, Status> {
-        check_tenant(&request.into_inner().tenant_id)?;
-        Err(ApiError::Unimplemented {
-            rpc: "GetConnection",
-            detail: QBO_CLIENT,
-        }
-        .into())
+        let tenant = check_tenant(&request.into_inner().tenant_id)?;
+        let connection = self.connections.get(&tenant).await?;
+        Ok(Response::new(pb::GetConnectionResponse {
+            connection: Some(convert::connection(connection)),
+        }))
     }
 
     async fn disconnect_company(
         &self,
         request: Request<pb::DisconnectCompanyRequest>,
     ) -> Result<Response<pb::DisconnectCompanyResponse>, Status> {
-        check_tenant(&request.into_inner().tenant_id)?;
-        Err(ApiError::Unimplemented {
-            rpc: "DisconnectCompany",
-            detail: QBO_CLIENT,
-        }
-        .into())
+        let tenant = check_tenant(&request.into_inner().tenant_id)?;
+        let connection = self.connections.disconnect(&tenant).await?;
+        Ok(Response::new(pb::DisconnectCompanyResponse {
+            connection: Some(convert::connection(connection)),
+        }))
     }
 }

@@ -6,7 +6,10 @@ use prost_types::Timestamp;
 use crate::{
     domain::{Link, LinkMethod, LinkState},
     proto::v1 as pb,
-    store::reviews::StoredCandidate,
+    store::{
+        connections::{Connection, ConnectionState},
+        reviews::StoredCandidate,
+    },
 };
 
 /// A protobuf timestamp.
@@ -68,5 +71,30 @@ pub fn candidate(candidate: StoredCandidate) -> pb::Candidate {
         active: candidate.active,
         score: candidate.score,
         reasons: candidate.reasons,
+    }
+}
+
+/// The proto message of a connection: never its tokens.
+#[must_use]
+pub fn connection(connection: Connection) -> pb::Connection {
+    let environment = match connection.environment.as_str() {
+        "production" => pb::QboEnvironment::Production,
+        "sandbox" => pb::QboEnvironment::Sandbox,
+        _ => pb::QboEnvironment::Unspecified,
+    };
+    let state = match connection.state {
+        ConnectionState::Connected => pb::ConnectionState::Connected,
+        ConnectionState::NeedsReauth => pb::ConnectionState::NeedsReauth,
+        ConnectionState::Disconnected => pb::ConnectionState::Disconnected,
+    };
+    pb::Connection {
+        tenant_id: connection.tenant_id.to_string(),
+        realm_id: connection.realm_id.to_string(),
+        environment: environment.into(),
+        state: state.into(),
+        connected_at: Some(timestamp(connection.connected_at)),
+        updated_at: Some(timestamp(connection.updated_at)),
+        refresh_token_expires_at: connection.refresh_token_expires_at.map(timestamp),
+        last_error: connection.last_error.unwrap_or_default(),
     }
 }

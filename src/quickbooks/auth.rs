@@ -33,6 +33,10 @@ pub struct OAuthApp {
     pub client_secret: SecretString,
     /// The token endpoint URL.
     pub token_url: String,
+    /// The revoke endpoint URL.
+    pub revoke_url: String,
+    /// Longest wait for the revoke endpoint.
+    pub revoke_timeout: Duration,
 }
 
 /// A usable access token for one tenant.
@@ -95,7 +99,9 @@ impl TokenManager {
     ///
     /// # Errors
     /// [`QboError::NeedsReauth`] when Intuit refuses the code (`invalid_grant`: reused or
-    /// expired); [`QboError::TokenEndpoint`], [`QboError::Transport`] or [`QboError::Store`].
+    /// expired); [`QboError::InvalidClient`], [`QboError::TokenEndpoint`],
+    /// [`QboError::Transport`] or [`QboError::Store`] ([`StoreError::Conflict`] on
+    /// `connections_live_realm_key` when another tenant is live on the realm).
     #[instrument(name = "qbo.oauth.exchange_code", skip_all, fields(tenant = %tenant), err)]
     pub async fn connect_with_code(
         &self,
@@ -110,15 +116,8 @@ impl TokenManager {
             ("code", code.expose_secret()),
             ("redirect_uri", redirect_uri),
         ];
-        let grant = match self.call_token_endpoint(&form).await {
-            Ok(grant) => grant,
-            Err(GrantError::InvalidGrant) => return Err(QboError::NeedsReauth),
-            Err(GrantError::Other(e)) => return Err(e),
-        };
-        let sealed = self.seal(tenant, realm, &grant)?;
-        connections::upsert_connected(&self.pool, tenant, realm, environment, &sealed).await?;
-        self.forget(tenant);
-        Ok(())
+        self.connect_with_grant(tenant, realm, environment, &form)
+            .await
     }
 
     /// A valid access token for the tenant, refreshing it first when it is about to expire.
@@ -246,12 +245,11 @@ impl TokenManager {
             .map(|e| e.error)
             .unwrap_or_default();
         warn!(status, intuit_tid = %tid, error = %error, "qbo.oauth.token_endpoint.failed");
-        if error == "invalid_grant" {
-            return Err(GrantError::InvalidGrant);
+        match error.as_str() {
+            "invalid_grant" => Err(GrantError::InvalidGrant),
+            "invalid_client" => Err(GrantError::Other(QboError::InvalidClient)),
+            _ => Err(GrantError::Other(QboError::TokenEndpoint { status, error })),
         }
-        Err(GrantError::Other(QboError::TokenEndpoint(format!(
-            "HTTP {status}, error {error:?}"
-        ))))
     }
 
     fn seal(
@@ -314,6 +312,10 @@ impl TokenManager {
         }
     }
 }
+
+#[path = "auth_connect.rs"]
+mod connect;
+pub use connect::RevokeOutcome;
 
 fn grant_from(dto: TokenResponseDto) -> Grant {
     let now = Utc::now();

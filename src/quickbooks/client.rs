@@ -95,6 +95,8 @@ impl QboClient {
             client_id: config.qbo_client_id.clone(),
             client_secret: secret,
             token_url: config.qbo_token_url.clone(),
+            revoke_url: config.qbo_revoke_url.clone(),
+            revoke_timeout: config.qbo_revoke_timeout,
         };
         let tokens = TokenManager::new(
             pool.clone(),

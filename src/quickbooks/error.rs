@@ -76,9 +76,18 @@ pub enum QboError {
     /// The tenant has no usable connection (none, or disconnected).
     #[error("tenant is not connected to QBO")]
     NotConnected,
-    /// The token endpoint failed other than with `invalid_grant`.
-    #[error("token endpoint error: {0}")]
-    TokenEndpoint(String),
+    /// The token or revoke endpoint refused the app's own credentials (`invalid_client`):
+    /// the client id or secret is wrong. Nothing a caller sends can fix it.
+    #[error("Intuit refused the app's client credentials (invalid_client)")]
+    InvalidClient,
+    /// The token endpoint failed other than with `invalid_grant` or `invalid_client`.
+    #[error("token endpoint error: HTTP {status}, error {error:?}")]
+    TokenEndpoint {
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth `error` code, empty when the body had none.
+        error: String,
+    },
     /// Storing or loading connection or limiter state failed.
     #[error("store error")]
     Store(#[from] StoreError),

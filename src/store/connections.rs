@@ -75,6 +75,12 @@ pub struct Connection {
     pub token_generation: i64,
     /// Why the connection last failed, if it did.
     pub last_error: Option<String>,
+    /// Refresh token expiry, when QBO said.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// When the company was (last) connected.
+    pub connected_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -88,6 +94,9 @@ struct ConnectionRecord {
     refresh_token_enc: Option<Vec<u8>>,
     token_generation: i64,
     last_error: Option<String>,
+    refresh_token_expires_at: Option<DateTime<Utc>>,
+    connected_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<ConnectionRecord> for Connection {
@@ -105,12 +114,16 @@ impl TryFrom<ConnectionRecord> for Connection {
             refresh_token_enc: r.refresh_token_enc,
             token_generation: r.token_generation,
             last_error: r.last_error,
+            refresh_token_expires_at: r.refresh_token_expires_at,
+            connected_at: r.connected_at,
+            updated_at: r.updated_at,
         })
     }
 }
 
 const COLUMNS: &str = "tenant_id, realm_id, environment, state, access_token_enc, \
-     access_token_expires_at, refresh_token_enc, token_generation, last_error";
+     access_token_expires_at, refresh_token_enc, token_generation, last_error, \
+     refresh_token_expires_at, connected_at, updated_at";
 
 /// Records a freshly authorized connection (after the OAuth code exchange), replacing any
 /// earlier one of the tenant. Returns the new token generation.
@@ -247,4 +260,54 @@ pub async fn set_connection_state(
         });
     }
     Ok(())
+}
+
+/// Erases the tokens and marks the connection disconnected, keeping its links. `note` (no
+/// secrets) becomes `last_error`, e.g. when revocation at QBO was not confirmed.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
+#[instrument(name = "db.connections.erase_tokens", skip_all, err)]
+pub async fn erase_tokens(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE connections SET state = 'disconnected', access_token_enc = NULL,
+             access_token_expires_at = NULL, refresh_token_enc = NULL,
+             refresh_token_expires_at = NULL, token_generation = token_generation + 1,
+             last_error = $2, updated_at = now()
+         WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .bind(note)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            entity: "connection",
+        });
+    }
+    Ok(())
+}
+
+/// The tenant whose connection to `realm` is live (not disconnected), if any.
+///
+/// # Errors
+/// [`StoreError::Database`] or [`StoreError::Corrupt`].
+#[instrument(name = "db.connections.live_tenant_of_realm", skip_all, err)]
+pub async fn live_tenant_of_realm(
+    pool: &PgPool,
+    realm: &RealmId,
+) -> Result<Option<TenantId>, StoreError> {
+    let tenant: Option<String> = sqlx::query_scalar(
+        "SELECT tenant_id FROM connections WHERE realm_id = $1 AND state <> 'disconnected'",
+    )
+    .bind(realm.as_str())
+    .fetch_optional(pool)
+    .await?;
+    tenant
+        .map(|t| TenantId::parse(t).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }

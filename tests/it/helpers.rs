@@ -21,6 +21,7 @@ use qbo_sync::{
         customer_sync_service_client::CustomerSyncServiceClient,
     },
     shutdown::Shutdown,
+    simulator::Simulator,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -41,6 +42,40 @@ impl TestApp {
     /// Starts a server with the default configuration.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
+    }
+
+    /// Starts a server pointed at the simulator (API, token and revoke endpoints, the app's
+    /// client id and secret), with `token_key` as `--token-key` when given. `overrides` are
+    /// `(flag, value)` pairs that replace those settings or add others.
+    pub async fn spawn_against(
+        sim: &Simulator,
+        token_key: Option<&str>,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let config = sim.config();
+        let mut pairs = vec![
+            ("--qbo-base-url".to_owned(), sim.base_url()),
+            ("--qbo-token-url".to_owned(), sim.token_url()),
+            ("--qbo-revoke-url".to_owned(), sim.revoke_url()),
+            ("--qbo-client-id".to_owned(), config.client_id.clone()),
+            (
+                "--qbo-client-secret".to_owned(),
+                config.client_secret.clone(),
+            ),
+        ];
+        if let Some(key) = token_key {
+            pairs.push(("--token-key".to_owned(), key.to_owned()));
+        }
+        for (flag, value) in overrides {
+            // clap refuses a flag given twice, so an override replaces the pair.
+            pairs.retain(|(f, _)| f != flag);
+            pairs.push(((*flag).to_owned(), (*value).to_owned()));
+        }
+        let args: Vec<&str> = pairs
+            .iter()
+            .flat_map(|(f, v)| [f.as_str(), v.as_str()])
+            .collect();
+        Self::spawn_with(&args).await
     }
 
     /// Starts a server with extra configuration flags, e.g. `["--max-concurrent-requests", "1"]`.

@@ -1,0 +1,247 @@
+//! Connecting a tenant to its QBO company, reading that connection, and ending it.
+//!
+//! The OAuth work is the QBO client's token manager; this layer adds what the RPCs promise:
+//! one live tenant per company, precise errors for refused credentials, and a service that
+//! still starts (and says why it cannot connect) when no token key is configured.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tracing::{info, warn};
+
+use crate::{
+    domain::{RealmId, TenantId},
+    error::ApiError,
+    quickbooks::{QboClient, QboError, auth::RevokeOutcome},
+    store::{
+        StoreError,
+        connections::{self, Connection, ConnectionState},
+    },
+};
+
+/// The QBO environment a company lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Intuit's sandbox.
+    Sandbox,
+    /// Real companies.
+    Production,
+}
+
+impl Environment {
+    /// The stored spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// What proves the tenant's consent.
+#[derive(Debug)]
+pub enum Credential {
+    /// The authorization code of the OAuth redirect, with the redirect URI it was issued for.
+    Code {
+        /// The code.
+        code: SecretString,
+        /// The redirect URI.
+        redirect_uri: String,
+    },
+    /// A refresh token obtained elsewhere.
+    RefreshToken(SecretString),
+}
+
+/// A request to connect a tenant.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The company.
+    pub realm: RealmId,
+    /// Its environment.
+    pub environment: Environment,
+    /// The consent.
+    pub credential: Credential,
+}
+
+/// Why this process cannot talk to QBO's OAuth endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfigured {
+    /// `QBO_SYNC_TOKEN_KEY` is not set: tokens could not be encrypted at rest.
+    TokenKey,
+    /// `QBO_SYNC_QBO_CLIENT_SECRET` is not set.
+    ClientSecret,
+}
+
+impl Unconfigured {
+    fn error(self) -> ApiError {
+        let (reason, message) = match self {
+            Self::TokenKey => (
+                "TOKEN_KEY_NOT_CONFIGURED",
+                "connecting needs a key to encrypt tokens at rest: set QBO_SYNC_TOKEN_KEY \
+                 (base64 of 32 bytes) and restart the service",
+            ),
+            Self::ClientSecret => (
+                "QBO_CLIENT_NOT_CONFIGURED",
+                "connecting needs the Intuit app's credentials: set QBO_SYNC_QBO_CLIENT_ID and \
+                 QBO_SYNC_QBO_CLIENT_SECRET and restart the service",
+            ),
+        };
+        ApiError::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Tenants' connections, over the store and (when configured) the QBO client.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    pool: PgPool,
+    qbo: Result<Arc<QboClient>, Unconfigured>,
+}
+
+impl Connections {
+    /// The service; `qbo` is the client, or why there is none.
+    #[must_use]
+    pub fn new(pool: PgPool, qbo: Result<Arc<QboClient>, Unconfigured>) -> Self {
+        Self { pool, qbo }
+    }
+
+    /// Validates the credential at Intuit and stores the (encrypted) tokens, replacing the
+    /// tenant's earlier connection. Nothing is stored when anything fails.
+    ///
+    /// # Errors
+    /// FAILED_PRECONDITION when unconfigured or the company is live for another tenant;
+    /// INVALID_ARGUMENT when Intuit refuses the code or token; the QBO errors otherwise.
+    pub async fn connect(&self, request: ConnectRequest) -> Result<Connection, ApiError> {
+        let qbo = self.qbo.as_ref().map_err(|u| u.error())?;
+        let ConnectRequest {
+            tenant,
+            realm,
+            environment,
+            credential,
+        } = request;
+        // Checked first so a company owned elsewhere never costs the caller its code.
+        if let Some(owner) = connections::live_tenant_of_realm(&self.pool, &realm).await?
+            && owner != tenant
+        {
+            return Err(realm_taken(&realm));
+        }
+        let tokens = qbo.tokens();
+        let env = environment.as_str();
+        let outcome = match &credential {
+            Credential::Code { code, redirect_uri } => {
+                tokens
+                    .connect_with_code(&tenant, &realm, env, code, redirect_uri)
+                    .await
+            }
+            Credential::RefreshToken(token) => {
+                tokens
+                    .connect_with_refresh_token(&tenant, &realm, env, token)
+                    .await
+            }
+        };
+        outcome.map_err(|e| connect_error(e, &credential, &realm))?;
+        info!(tenant = %tenant, realm = %realm, "company connected");
+        self.get(&tenant).await
+    }
+
+    /// The tenant's connection.
+    ///
+    /// # Errors
+    /// NOT_FOUND when the tenant never connected; store errors.
+    pub async fn get(&self, tenant: &TenantId) -> Result<Connection, ApiError> {
+        connections::load_connection(&self.pool, tenant)
+            .await
+            .map_err(|e| not_found(e, tenant))
+    }
+
+    /// Revokes the tokens at Intuit (best effort), erases them and marks the connection
+    /// disconnected; links are kept. Disconnecting twice changes nothing the second time.
+    ///
+    /// # Errors
+    /// NOT_FOUND when the tenant never connected; store errors.
+    pub async fn disconnect(&self, tenant: &TenantId) -> Result<Connection, ApiError> {
+        let outcome = match &self.qbo {
+            Ok(qbo) => qbo.tokens().disconnect(tenant).await.map_err(|e| match e {
+                QboError::Store(store) => not_found(store, tenant),
+                other => ApiError::Qbo(other),
+            })?,
+            Err(why) => self.erase_without_revoking(tenant, *why).await?,
+        };
+        match &outcome {
+            RevokeOutcome::Revoked => {
+                info!(tenant = %tenant, "company disconnected, tokens revoked")
+            }
+            RevokeOutcome::AlreadyDisconnected => {}
+            RevokeOutcome::NotConfirmed(why) => {
+                warn!(tenant = %tenant, why = %why, "company disconnected, revocation not confirmed");
+            }
+        }
+        self.get(tenant).await
+    }
+
+    /// Without a key the stored tokens cannot be read, so they cannot be revoked; they are
+    /// still erased so nothing usable stays behind.
+    async fn erase_without_revoking(
+        &self,
+        tenant: &TenantId,
+        why: Unconfigured,
+    ) -> Result<RevokeOutcome, ApiError> {
+        let conn = self.get(tenant).await?;
+        if conn.state == ConnectionState::Disconnected && conn.refresh_token_enc.is_none() {
+            return Ok(RevokeOutcome::AlreadyDisconnected);
+        }
+        let note = match why {
+            Unconfigured::TokenKey => "not revoked at QBO: no token key configured",
+            Unconfigured::ClientSecret => "not revoked at QBO: no client secret configured",
+        };
+        let mut db = self.pool.acquire().await.map_err(StoreError::from)?;
+        connections::erase_tokens(&mut db, tenant, Some(note)).await?;
+        Ok(RevokeOutcome::NotConfirmed(note.into()))
+    }
+}
+
+fn realm_taken(realm: &RealmId) -> ApiError {
+    ApiError::FailedPrecondition {
+        reason: "REALM_CONNECTED_TO_ANOTHER_TENANT",
+        message: format!(
+            "QBO company {realm} is connected to another tenant; it must disconnect first"
+        ),
+    }
+}
+
+fn not_found(error: StoreError, tenant: &TenantId) -> ApiError {
+    match error {
+        StoreError::NotFound { .. } => ApiError::NotFound {
+            entity: "connection",
+            id: tenant.to_string(),
+        },
+        other => ApiError::Store(other),
+    }
+}
+
+/// Intuit's `invalid_grant` on a connect means the caller's credential is bad, not that a
+/// stored connection died.
+fn connect_error(error: QboError, credential: &Credential, realm: &RealmId) -> ApiError {
+    match (error, credential) {
+        (QboError::NeedsReauth, Credential::Code { .. }) => ApiError::invalid(
+            "authorization_code",
+            "Intuit refused the authorization code (invalid_grant): it expired, was already \
+             used, or was issued for another redirect_uri; start the OAuth flow again",
+        ),
+        (QboError::NeedsReauth, Credential::RefreshToken(_)) => ApiError::invalid(
+            "refresh_token",
+            "Intuit refused the refresh token (invalid_grant): it expired, was revoked, or was \
+             superseded by a newer one",
+        ),
+        (QboError::Store(store), _) if store.is_conflict_on("connections_live_realm_key") => {
+            realm_taken(realm)
+        }
+        (other, _) => ApiError::Qbo(other),
+    }
+}
