@@ -184,8 +184,8 @@ impl App {
 }
 
 /// Builds the QBO client once for the process. A missing key or client secret leaves the
-/// service running (connecting then says what is missing); a malformed key refuses to start,
-/// because tokens sealed with a wrong key would be lost.
+/// service running (connecting then says what is missing); a malformed key refuses to start:
+/// it is a deployment mistake that should fail loudly now, not at the first connect.
 fn build_qbo(
     config: &Config,
     pool: &PgPool,

@@ -91,6 +91,15 @@ async fn disconnect_revokes_at_qbo_erases_tokens_and_keeps_links() {
     let again = disconnect(&app, "tenant-a").await.unwrap();
     assert_eq!(again, connection);
     assert_eq!(token_outcome(&sim, "revoked"), 1);
+
+    // A fresh consent connects the tenant again.
+    let code = sim.issue_authorization_code(REALM, REDIRECT);
+    let back = connect(&app, by_code("tenant-a", REALM, code)).await;
+    assert_eq!(back.state(), pb::ConnectionState::Connected);
+    assert_eq!(
+        stored_token_columns(&app, "tenant-a").await,
+        (true, true, true)
+    );
 }
 
 #[tokio::test]
@@ -154,6 +163,30 @@ async fn without_a_token_key_the_service_runs_but_does_not_connect() {
         get(&app, "tenant-a").await.unwrap_err().code(),
         Code::NotFound
     );
+
+    // A connection stored by a replica that had the key can still be disconnected: its
+    // tokens cannot be read (so not revoked) but are erased, and the note says so.
+    sqlx::query(
+        "INSERT INTO connections (tenant_id, realm_id, environment, state, refresh_token_enc,
+             access_token_enc, access_token_expires_at)
+         VALUES ('tenant-b', $1, 'sandbox', 'connected', '\\x01ff', '\\x01ff', now())",
+    )
+    .bind(REALM)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let connection = disconnect(&app, "tenant-b").await.unwrap();
+    assert_eq!(connection.state(), pb::ConnectionState::Disconnected);
+    assert!(
+        connection.last_error.contains("no token key"),
+        "{}",
+        connection.last_error
+    );
+    assert_eq!(
+        stored_token_columns(&app, "tenant-b").await,
+        (false, false, false)
+    );
+    assert_eq!(sim.stats().per_endpoint.get("oauth.revoke"), None);
 }
 
 async fn build_with(flags: &[&str]) -> anyhow::Result<App> {
