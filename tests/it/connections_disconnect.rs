@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use crate::{
-    connections::{
+    connections_support::{
         REALM, by_code, connect, get, raw_rows, reason, refresh_elsewhere, start,
         stored_refresh_token, token_key, token_outcome,
     },

@@ -3,6 +3,7 @@
 
 mod connections;
 mod connections_disconnect;
+mod connections_support;
 mod customers;
 mod health;
 mod helpers;
