@@ -12,6 +12,7 @@
 
 use std::{collections::HashSet, sync::Mutex, time::Duration};
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::PgPool;
 use tracing::debug;
@@ -105,9 +106,17 @@ pub struct Permit {
     realm: RealmId,
     slot: Option<i16>,
     holder: Uuid,
+    start_at: Option<DateTime<Utc>>,
 }
 
 impl Permit {
+    /// The start time this call booked, on the database's clock (the call was held until
+    /// then). Shared by every replica, so it is what the pacing guarantees.
+    #[must_use]
+    pub fn start_at(&self) -> Option<DateTime<Utc>> {
+        self.start_at
+    }
+
     /// Frees the slot.
     ///
     /// # Errors
@@ -161,12 +170,14 @@ impl Limiter {
         kind: CallKind,
     ) -> Result<Permit, QboError> {
         self.ensure_slots(realm).await?;
-        let permit = self.lease(realm, lane).await?;
+        let mut permit = self.lease(realm, lane).await?;
         if kind == CallKind::Batch {
             self.wait_for_start(realm, lane, RateBucket::Batch).await?;
         }
-        self.wait_for_start(realm, lane, RateBucket::Request)
-            .await?;
+        permit.start_at = Some(
+            self.wait_for_start(realm, lane, RateBucket::Request)
+                .await?,
+        );
         Ok(permit)
     }
 
@@ -210,6 +221,7 @@ impl Limiter {
                     realm: realm.clone(),
                     slot: Some(slot),
                     holder,
+                    start_at: None,
                 });
             }
             // Jittered so replicas waiting for the same realm do not poll in lockstep.
@@ -223,7 +235,7 @@ impl Limiter {
         realm: &RealmId,
         lane: Lane,
         bucket: RateBucket,
-    ) -> Result<(), QboError> {
+    ) -> Result<DateTime<Utc>, QboError> {
         let interval = match bucket {
             RateBucket::Request => self.settings.request_interval,
             RateBucket::Batch => self.settings.batch_interval,
@@ -234,11 +246,11 @@ impl Limiter {
         };
         loop {
             match qbo_limits::reserve_start(&self.pool, realm, bucket, interval, horizon).await? {
-                Reservation::Granted { wait } => {
+                Reservation::Granted { wait, start_at } => {
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
-                    return Ok(());
+                    return Ok(start_at);
                 }
                 Reservation::Deferred { retry_in } => {
                     debug!(?bucket, ?retry_in, "qbo.limiter.deferred");

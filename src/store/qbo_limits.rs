@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tracing::instrument;
 use uuid::Uuid;
@@ -36,6 +37,9 @@ pub enum Reservation {
     Granted {
         /// How long to wait before sending.
         wait: Duration,
+        /// The start time taken, on the database's clock. Every replica books on this one
+        /// clock, so these times are the ground truth of the pacing.
+        start_at: DateTime<Utc>,
     },
     /// The next free start time is further than the caller's horizon; nothing was taken.
     Deferred {
@@ -69,12 +73,13 @@ pub async fn reserve_start(
     loop {
         // A single UPDATE: under READ COMMITTED a waiting UPDATE re-evaluates its WHERE and SET
         // on the row version the previous holder committed, so no two callers get one start.
-        let taken: Option<f64> = sqlx::query_scalar(
+        let taken: Option<(f64, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE qbo_rate_limits
              SET tat = GREATEST(tat, clock_timestamp()) + $3 * interval '1 microsecond'
              WHERE realm_id = $1 AND bucket = $2
                AND tat <= clock_timestamp() + $4 * interval '1 microsecond'
-             RETURNING EXTRACT(EPOCH FROM tat - $3 * interval '1 microsecond' - clock_timestamp())::float8",
+             RETURNING EXTRACT(EPOCH FROM tat - $3 * interval '1 microsecond' - clock_timestamp())::float8,
+                       tat - $3 * interval '1 microsecond'",
         )
         .bind(realm.as_str())
         .bind(bucket.as_db())
@@ -82,9 +87,10 @@ pub async fn reserve_start(
         .bind(micros(horizon))
         .fetch_optional(pool)
         .await?;
-        if let Some(wait) = taken {
+        if let Some((wait, start_at)) = taken {
             return Ok(Reservation::Granted {
                 wait: from_secs(wait),
+                start_at,
             });
         }
         let ahead: Option<f64> = sqlx::query_scalar(
