@@ -216,7 +216,34 @@ async fn read_all(bench: &Bench, page_size: u32) -> anyhow::Result<()> {
         elapsed,
         &before,
     );
+    report_arrivals(bench, started);
     Ok(())
+}
+
+/// The rate at which the calls arrived at the simulator, first to last arrival: what its limits
+/// see, without the count's round trip before the pages and the last page's latency after them
+/// (fixed costs that weigh on a run shorter than one window).
+fn report_arrivals(bench: &Bench, since: Instant) {
+    let arrivals: Vec<Instant> = bench
+        .sim
+        .requests()
+        .iter()
+        .map(|r| r.received_at)
+        .filter(|at| *at >= since)
+        .collect();
+    let (Some(first), Some(last)) = (arrivals.iter().min(), arrivals.iter().max()) else {
+        return;
+    };
+    let span = last.duration_since(*first).as_secs_f64();
+    if arrivals.len() < 2 || span <= 0.0 {
+        return;
+    }
+    let per_window = (arrivals.len() - 1) as f64 / span * bench.window.as_secs_f64();
+    println!(
+        "  arrivals at the simulator: {} in {span:.2} s = {per_window:.0} per window = {:.3} of the ceiling",
+        arrivals.len(),
+        per_window / 500.0
+    );
 }
 
 /// 1,000 small queries (first page, MAXRESULTS 10): what the limiter reaches when the server
