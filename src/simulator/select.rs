@@ -228,15 +228,18 @@ fn matching_ids<'a>(
     candidates: impl Iterator<Item = (u64, &'a Record)>,
 ) -> Vec<u64> {
     let mut examined = 0;
-    let mut rows: Vec<(u64, &Record)> = candidates
+    let passing = candidates
         .inspect(|_| examined += 1)
-        .filter(|(_, r)| passes(r, conditions, mode))
-        .collect();
-    realm.examined.fetch_add(examined, AtomicOrdering::Relaxed);
-    if !natural_order(q) {
+        .filter(|(_, r)| passes(r, conditions, mode));
+    let ids = if natural_order(q) {
+        passing.map(|(id, _)| id).collect()
+    } else {
+        let mut rows: Vec<(u64, &Record)> = passing.collect();
         order_records(&mut rows, &q.order, mode);
-    }
-    rows.into_iter().map(|(id, _)| id).collect()
+        rows.into_iter().map(|(id, _)| id).collect()
+    };
+    realm.examined.fetch_add(examined, AtomicOrdering::Relaxed);
+    ids
 }
 
 /// The first `max` matches in Id order, scanning no further than needed.
