@@ -45,8 +45,9 @@ pub fn merge(
     let time = json!(format_time(now, config.utc_offset));
     let bump = |r: &mut Record| {
         let token = r.sync_token() + 1;
-        r.json.insert("SyncToken".into(), json!(token.to_string()));
-        if let Some(Value::Object(meta)) = r.json.get_mut("MetaData") {
+        r.json_mut()
+            .insert("SyncToken".into(), json!(token.to_string()));
+        if let Some(Value::Object(meta)) = r.json_mut().get_mut("MetaData") {
             meta.insert("LastUpdatedTime".into(), time.clone());
         }
         r.updated = now;
@@ -58,15 +59,16 @@ pub fn merge(
             .and_then(Value::as_f64)
             .unwrap_or(0.0)
             + absorbed_balance;
-        surv.json.insert("Balance".into(), json!(balance));
-        surv.json.insert("BalanceWithJobs".into(), json!(balance));
+        surv.json_mut().insert("Balance".into(), json!(balance));
+        surv.json_mut()
+            .insert("BalanceWithJobs".into(), json!(balance));
         bump(surv);
     }
     let rec = realm
         .get_mut(Kind::Customer, a)
         .ok_or_else(Fault::not_found)?;
-    rec.json.insert("Balance".into(), json!(0));
-    rec.json.insert("Active".into(), json!(false));
+    rec.json_mut().insert("Balance".into(), json!(0));
+    rec.json_mut().insert("Active".into(), json!(false));
     bump(rec);
     if config.merge_variant != MergeVariant::Inactive {
         rec.gone = true;
@@ -106,7 +108,7 @@ pub fn add_name_record(
         kind,
         id,
         Record {
-            json,
+            json: json.into(),
             updated: now,
             gone: false,
         },
@@ -187,7 +189,7 @@ fn seed_one(
         Kind::Customer,
         id,
         Record {
-            json,
+            json: json.into(),
             updated,
             gone: false,
         },

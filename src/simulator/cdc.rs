@@ -26,7 +26,7 @@ fn fail(shared: &Shared, fault: Fault) -> Response {
 /// How a changed record appears in CDC; `None` when it must not appear at all.
 fn cdc_entry(record: &Record, variant: MergeVariant, shared: &Shared) -> Option<Value> {
     if !record.gone {
-        return Some(Value::Object(record.json.clone()));
+        return Some(Value::Object((*record.json).clone()));
     }
     match variant {
         MergeVariant::Deleted => Some(json!({

@@ -103,7 +103,7 @@ pub fn create(
         Kind::Customer,
         id,
         Record {
-            json,
+            json: json.into(),
             updated: now,
             gone: false,
         },
@@ -175,7 +175,11 @@ pub fn update(
         ));
     }
     let sparse = body.get("sparse").and_then(Value::as_bool).unwrap_or(false);
-    let mut json = if sparse { old.json.clone() } else { Map::new() };
+    let mut json = if sparse {
+        (*old.json).clone()
+    } else {
+        Map::new()
+    };
     json.extend(client_fields(body));
     if !sparse {
         // A full update may not drop DisplayName; Balance is read-only after create.
@@ -238,7 +242,7 @@ fn write_update(
         Kind::Customer,
         id,
         Record {
-            json,
+            json: json.into(),
             updated: now,
             gone: false,
         },

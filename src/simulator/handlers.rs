@@ -16,7 +16,7 @@ use super::{
     http::{dropped_answer, json_answer, query_param, take_drop_credit},
     lock, query,
     realm::{Kind, Realm, StoredAnswer},
-    select,
+    results, select,
 };
 
 /// A fault as a stored answer (status and body), in the envelope and status the fault
@@ -124,7 +124,7 @@ pub async fn read_entity(
             realm
                 .get(kind, id)
                 .filter(|r| !r.gone)
-                .map(|r| Value::Object(r.json.clone()))
+                .map(|r| Value::Object((*r.json).clone()))
         })
     });
     match found {
@@ -137,11 +137,7 @@ pub async fn read_entity(
 }
 
 /// Runs query text against a realm.
-pub fn run_query<'a>(
-    shared: &Shared,
-    realm: &'a Realm,
-    text: &str,
-) -> Result<select::Output<'a>, Fault> {
+pub fn run_query(shared: &Shared, realm: &Realm, text: &str) -> Result<results::Output, Fault> {
     let parsed =
         query::parse(text).map_err(|e| Fault::query_parse(format!("QueryParserError: {e}")))?;
     Ok(select::run(realm, &parsed, &shared.config))
@@ -154,9 +150,10 @@ fn query_answer(shared: &Shared, realm_id: &str, text: Option<&str>) -> Response
             &Fault::query_parse("QueryParserError: no query given"),
         ));
     };
-    // Serialised under the realm lock, straight from the stored records.
-    let result = shared.with_realm(realm_id, |realm| {
-        let output = run_query(shared, realm, text)?;
+    let output = shared.with_realm(realm_id, |realm| run_query(shared, realm, text));
+    // Serialised after the realm lock is released: the page shares the stored records, so
+    // concurrent queries and writes wait only for the page to be cut.
+    let result = output.and_then(|output| {
         let mut body = b"{\"QueryResponse\":".to_vec();
         output
             .write_json(&mut body)

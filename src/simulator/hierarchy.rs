@@ -128,9 +128,10 @@ pub fn refresh_descendants(realm: &mut Realm, id: u64) {
             if let Some(c) = realm.get_mut(Kind::Customer, child) {
                 let name = c.display_name().to_owned();
                 let full = format!("{}:{name}", fqn.as_str().unwrap_or(""));
-                c.json.insert("FullyQualifiedName".into(), json!(full));
-                c.json.insert("Level".into(), json!(level + 1));
-                c.json.insert(
+                c.json_mut()
+                    .insert("FullyQualifiedName".into(), json!(full));
+                c.json_mut().insert("Level".into(), json!(level + 1));
+                c.json_mut().insert(
                     "ParentRef".into(),
                     json!({"value": parent.to_string(), "name": parent_name}),
                 );

@@ -19,8 +19,11 @@ mod hierarchy;
 mod http;
 mod limits;
 mod names;
+#[cfg(test)]
+mod paging_tests;
 mod query;
 mod realm;
+mod results;
 mod select;
 mod stats;
 
@@ -250,7 +253,7 @@ impl Simulator {
             realm
                 .all(kind)
                 .values()
-                .map(|r| Value::Object(r.json.clone()))
+                .map(|r| Value::Object((*r.json).clone()))
                 .collect()
         })
     }
@@ -261,7 +264,7 @@ impl Simulator {
         self.shared.with_realm(realm_id, |realm| {
             realm
                 .get(Kind::Customer, id)
-                .map(|r| Value::Object(r.json.clone()))
+                .map(|r| Value::Object((*r.json).clone()))
         })
     }
 

@@ -3,11 +3,13 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    sync::{Arc, Mutex, atomic::AtomicU64},
 };
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+
+use super::results::ResultCache;
 
 /// The three name-list entities whose DisplayNames must be unique together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,8 +47,9 @@ impl Kind {
 /// One stored entity: its QBO JSON plus the fields the simulator consults often.
 #[derive(Debug, Clone)]
 pub struct Record {
-    /// The object exactly as QBO would send it.
-    pub json: Map<String, Value>,
+    /// The object exactly as QBO would send it; shared so a query can copy a page out of the
+    /// realm lock cheaply and serialise it after releasing the lock.
+    pub json: Arc<Map<String, Value>>,
     /// `MetaData.LastUpdatedTime`, for CDC.
     pub updated: DateTime<Utc>,
     /// Merged away under [`super::MergeVariant::Deleted`] or `Missing`: invisible to reads
@@ -55,6 +58,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// The object for changing in place (copied first if a query still holds it).
+    pub fn json_mut(&mut self) -> &mut Map<String, Value> {
+        Arc::make_mut(&mut self.json)
+    }
+
     /// `Active`, true when absent.
     pub fn active(&self) -> bool {
         self.json
@@ -101,21 +109,12 @@ pub struct Realm {
     pub children: HashMap<u64, Vec<u64>>,
     /// `requestid` → the answer first given.
     pub replays: HashMap<String, StoredAnswer>,
-    /// Bumped on every change, so query cursors know when they are stale.
+    /// Bumped on every change, so cached query results know when they are stale.
     version: u64,
-    /// Where the next page of a recently paged query starts (see `select::run`).
-    pub cursors: Mutex<HashMap<String, Cursor>>,
-}
-
-/// The resume point of a query paged in natural (Id) order.
-#[derive(Debug, Clone, Copy)]
-pub struct Cursor {
-    /// Realm version the cursor was taken at.
-    pub version: u64,
-    /// STARTPOSITION of the page that would come next.
-    pub next_start: usize,
-    /// The smallest Id that page can hold.
-    pub next_id: u64,
+    /// The matching Ids of recently run queries, in answer order (see `select::run`).
+    pub results: Mutex<ResultCache>,
+    /// Records a query has examined, so tests can check what a page costs.
+    pub examined: AtomicU64,
 }
 
 /// The case-folded key of the name index.

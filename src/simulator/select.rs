@@ -1,16 +1,20 @@
-//! Runs a parsed query against one realm. Linear in the records scanned per page at worst;
-//! `Id` and (case-insensitive) `DisplayName` equality go through indexes instead.
+//! Runs a parsed query against one realm. `Id` and (case-insensitive) `DisplayName` equality go
+//! through indexes; other queries scan the realm once per change and keep their ordered result
+//! (see `results`), so a page costs its size wherever it starts.
 
-use std::cmp::Ordering;
+use std::{
+    cmp::Ordering,
+    sync::{Arc, atomic::Ordering as AtomicOrdering},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{
     config::{SimulatorConfig, StringMatch},
-    lock,
     query::{Condition, Literal, Op, Query},
-    realm::{Cursor, Kind, Realm, Record},
+    realm::{Kind, Realm, Record},
+    results::{self, Output},
 };
 
 /// Looks a dotted path (`MetaData.LastUpdatedTime`) up in an object.
@@ -194,51 +198,6 @@ fn value_literal(v: &Value) -> Option<Literal> {
     }
 }
 
-/// The result of a query, borrowing the realm's records (serialised without copying).
-pub enum Output<'a> {
-    /// `SELECT COUNT(*)`
-    Count(usize),
-    /// One page of `SELECT *`, possibly empty.
-    Rows {
-        entity: Kind,
-        start: usize,
-        rows: Vec<&'a Map<String, Value>>,
-    },
-}
-
-impl Output<'_> {
-    /// Writes the `QueryResponse` object. QBO leaves empty fields out, so an empty page is `{}`.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        match self {
-            Output::Count(n) => serde_json::to_writer(&mut *out, &json!({"totalCount": n})),
-            Output::Rows { rows, .. } if rows.is_empty() => {
-                out.extend_from_slice(b"{}");
-                Ok(())
-            }
-            Output::Rows {
-                entity,
-                start,
-                rows,
-            } => {
-                out.extend_from_slice(format!("{{\"{}\":", entity.name()).as_bytes());
-                serde_json::to_writer(&mut *out, rows)?;
-                let tail = format!(",\"startPosition\":{start},\"maxResults\":{}}}", rows.len());
-                out.extend_from_slice(tail.as_bytes());
-                Ok(())
-            }
-        }
-    }
-
-    /// The `QueryResponse` object as a value (for batch items).
-    pub fn to_value(&self) -> Value {
-        let mut out = Vec::new();
-        match self.write_json(&mut out) {
-            Ok(()) => serde_json::from_slice(&out).unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
-    }
-}
-
 fn with_active_default(q: &Query) -> Vec<Condition> {
     let mut conditions = q.conditions.clone();
     // Plain queries see active records only; naming Active in WHERE lifts that.
@@ -252,72 +211,103 @@ fn with_active_default(q: &Query) -> Vec<Condition> {
     conditions
 }
 
-/// Runs a query. Pages read one after another in Id order resume from a cursor, so reading a
-/// whole realm page by page stays linear.
-pub fn run<'a>(realm: &'a Realm, q: &Query, config: &SimulatorConfig) -> Output<'a> {
+fn passes(record: &Record, conditions: &[Condition], mode: StringMatch) -> bool {
+    !record.gone && conditions.iter().all(|c| matches(&record.json, c, mode))
+}
+
+fn natural_order(q: &Query) -> bool {
+    q.order.is_empty() || (q.order.len() == 1 && q.order[0].0 == "Id" && !q.order[0].1)
+}
+
+/// Ids of the candidates that pass every condition, in the query's order.
+fn matching_ids<'a>(
+    realm: &Realm,
+    q: &Query,
+    conditions: &[Condition],
+    mode: StringMatch,
+    candidates: impl Iterator<Item = (u64, &'a Record)>,
+) -> Vec<u64> {
+    let mut examined = 0;
+    let passing = candidates
+        .inspect(|_| examined += 1)
+        .filter(|(_, r)| passes(r, conditions, mode));
+    let ids = if natural_order(q) {
+        passing.map(|(id, _)| id).collect()
+    } else {
+        let mut rows: Vec<(u64, &Record)> = passing.collect();
+        order_records(&mut rows, &q.order, mode);
+        rows.into_iter().map(|(id, _)| id).collect()
+    };
+    realm.examined.fetch_add(examined, AtomicOrdering::Relaxed);
+    ids
+}
+
+/// The first `max` matches in Id order, scanning no further than needed.
+fn first_matches(
+    realm: &Realm,
+    q: &Query,
+    conditions: &[Condition],
+    mode: StringMatch,
+    max: usize,
+) -> Vec<u64> {
+    let all = realm.all(q.entity).iter().map(|(id, r)| (*id, r));
+    let mut examined = 0;
+    let ids = all
+        .inspect(|_| examined += 1)
+        .filter(|(_, r)| passes(r, conditions, mode))
+        .map(|(id, _)| id)
+        .take(max)
+        .collect();
+    realm.examined.fetch_add(examined, AtomicOrdering::Relaxed);
+    ids
+}
+
+/// Runs a query. Its full result is an ordered Id list, cached per realm version, so a page
+/// costs O(page size · log n) wherever it starts; only the first query of a shape after a
+/// change scans the whole realm.
+pub fn run(realm: &Realm, q: &Query, config: &SimulatorConfig) -> Output {
     let mode = config.string_match;
     let conditions = with_active_default(q);
-    let keep =
-        |r: &(u64, &Record)| !r.1.gone && conditions.iter().all(|c| matches(&r.1.json, c, mode));
-    let all = realm.all(q.entity);
-    let indexed = indexed_candidates(realm, q, mode);
-    let natural =
-        q.order.is_empty() || (q.order.len() == 1 && q.order[0].0 == "Id" && !q.order[0].1);
-    let key = format!("{:?}|{conditions:?}", q.entity);
-    let cursor = (natural && indexed.is_none() && !q.count)
-        .then(|| lock(&realm.cursors).get(&key).copied())
-        .flatten()
-        .filter(|c| c.version == realm.version() && c.next_start == q.start);
-    let (skip, from_id) = cursor.map_or((q.start - 1, 0), |c| (0, c.next_id));
-    let candidates: Box<dyn Iterator<Item = (u64, &Record)>> = match indexed {
-        Some(ids) => Box::new(
-            ids.into_iter()
-                .filter_map(|id| all.get(&id).map(|r| (id, r))),
-        ),
-        None => Box::new(all.range(from_id..).map(|(id, r)| (*id, r))),
-    };
-    let filtered = candidates.filter(keep);
-    if q.count {
-        return Output::Count(filtered.count());
-    }
     let max = q
         .max
         .unwrap_or(config.default_page_size)
         .min(config.max_page_size);
-    let page: Vec<(u64, &Record)> = if natural {
-        filtered.skip(skip).take(max).collect()
+    let all = realm.all(q.entity);
+    let key = format!("{:?}|{conditions:?}|{:?}", q.entity, q.order);
+    let ids = if let Some(ids) = indexed_candidates(realm, q, mode) {
+        let found = ids
+            .into_iter()
+            .filter_map(|id| all.get(&id).map(|r| (id, r)));
+        Arc::new(matching_ids(realm, q, &conditions, mode, found))
+    } else if let Some(ids) = results::cached_list(realm, &key) {
+        ids
+    } else if q.start == 1 && natural_order(q) && !q.count {
+        // A first page needs no full list: a write followed by a first-page query then stays
+        // cheap on a large realm.
+        Arc::new(first_matches(realm, q, &conditions, mode, max))
     } else {
-        let mut rows: Vec<(u64, &Record)> = filtered.collect();
-        order_records(&mut rows, &q.order, mode);
-        rows.into_iter().skip(q.start - 1).take(max).collect()
+        let scan = all.iter().map(|(id, r)| (*id, r));
+        let ids = Arc::new(matching_ids(realm, q, &conditions, mode, scan));
+        results::remember_list(realm, key, Arc::clone(&ids));
+        ids
     };
-    if natural && page.len() == max {
-        remember_cursor(
-            realm,
-            key,
-            q.start + max,
-            page.last().map_or(0, |r| r.0 + 1),
-        );
+    if q.count {
+        return Output::Count(ids.len());
     }
-    let rows = page.into_iter().map(|(_, r)| &r.json).collect();
+    let page = ids.get(q.start - 1..).unwrap_or_default();
+    let rows: Vec<_> = page
+        .iter()
+        .take(max)
+        .filter_map(|id| all.get(id).map(|r| Arc::clone(&r.json)))
+        .collect();
+    realm
+        .examined
+        .fetch_add(rows.len() as u64, AtomicOrdering::Relaxed);
     Output::Rows {
         entity: q.entity,
         start: q.start,
         rows,
     }
-}
-
-fn remember_cursor(realm: &Realm, key: String, next_start: usize, next_id: u64) {
-    let mut cursors = lock(&realm.cursors);
-    if cursors.len() >= 64 {
-        cursors.clear();
-    }
-    let cursor = Cursor {
-        version: realm.version(),
-        next_start,
-        next_id,
-    };
-    cursors.insert(key, cursor);
 }
 
 /// Every record of `kind` changed at or after `since`, for CDC (merged-away ones included).
