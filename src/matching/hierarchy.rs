@@ -27,11 +27,19 @@ fn to_path<'s>(segments: impl Iterator<Item = &'s str>) -> Option<Path> {
 
 /// A QBO `FullyQualifiedName` as a path (QBO separates levels with `:`, which names cannot hold).
 pub(crate) fn qbo_path(fully_qualified_name: &str) -> Option<Path> {
+    // Most customers are top-level: skip normalizing their name a second time.
+    if !fully_qualified_name.contains(':') {
+        return None;
+    }
     to_path(fully_qualified_name.split(':'))
 }
 
 /// A Digit name as a path, when it spells one with `:` or a spaced dash or slash.
 pub(crate) fn digit_path(display_name: &str) -> Option<Path> {
+    // The common case, an ASCII name without any separator, costs one scan.
+    if display_name.is_ascii() && !display_name.contains([':', '-', '/']) {
+        return None;
+    }
     let mut text = collapse_spaces(&compose_nfkc(display_name));
     for sep in DIGIT_SEPARATORS {
         text = text.replace(sep, ":");
