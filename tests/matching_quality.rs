@@ -7,6 +7,8 @@
 mod cases;
 #[path = "matching_quality/generator.rs"]
 mod generator;
+#[path = "matching_quality/sub_customers.rs"]
+mod sub_customers;
 #[path = "matching_quality/vocab.rs"]
 mod vocab;
 

@@ -2,6 +2,7 @@
 
 use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
+use super::hierarchy::full_name_reason;
 use super::index::{FUZZY_POSTING_CAP, fuzzy_keys};
 use super::prepare::{DigitSide, QboSide, contact_hash};
 use super::score::{MIN_NAME_SIMILARITY, name_similarity, review_score};
@@ -22,6 +23,9 @@ struct Entry {
     strong: bool,
     /// The id marker outranks every name rule, numbers included.
     marker: bool,
+    /// Found by its full name (`Parent:Job`), whose numbers agree by construction even when the
+    /// job's own name lacks the parent's.
+    full_name: bool,
     reasons: Vec<String>,
 }
 
@@ -62,6 +66,7 @@ impl<'s, 'a> Pool<'s, 'a> {
             phone: false,
             strong: false,
             marker: false,
+            full_name: false,
             reasons: Vec::new(),
         });
         self.entries.last_mut()
@@ -94,9 +99,15 @@ impl<'s, 'a> Pool<'s, 'a> {
             }
         }
         for &p in &ev.exact {
-            let reason = same_name_reason(&digit_name, &self.q.recs[p as usize].display_name);
+            let reason = if ev.full_name.contains(&p) {
+                let job = &self.q.recs[p as usize].display_name;
+                full_name_reason(job, self.q.full_name(p))
+            } else {
+                same_name_reason(&digit_name, &self.q.recs[p as usize].display_name)
+            };
             self.add(p, true, Some(reason));
         }
+        self.add_full_name(ev);
         for &p in &ev.reordered {
             let other = &self.q.recs[p as usize].display_name;
             let reason = format!("same words in another order: '{digit_name}' ~ '{other}'");
@@ -121,6 +132,26 @@ impl<'s, 'a> Pool<'s, 'a> {
                     "same name except the legal form: '{digit_name}' vs '{other}'"
                 )),
             );
+        }
+    }
+
+    /// Jobs found by their full name score as the same name; twins by full name are proposed.
+    fn add_full_name(&mut self, ev: &Evidence) {
+        let digit_name = self.d.recs[self.i].display_name.clone();
+        for &p in &ev.full_name_twins {
+            let reason = format!(
+                "full names differ only by a qualifier: '{digit_name}' vs '{}'",
+                self.q.full_name(p)
+            );
+            self.add(p, true, Some(reason));
+        }
+        for &p in ev.full_name.iter().chain(&ev.full_name_twins) {
+            if let Some(e) = self.entry(p) {
+                e.full_name = true;
+                if ev.full_name.contains(&p) {
+                    e.name_sim = 1.0;
+                }
+            }
         }
     }
 
@@ -163,7 +194,8 @@ impl<'s, 'a> Pool<'s, 'a> {
             let twin = me.name.core == other.name.core
                 && (me.name.qualifier.is_none() || other.name.qualifier.is_none());
             // Numbers must agree (`Store #1234` is never `Store #1235`), except between twins.
-            let numbers_agree = twin || e.marker || me.name.numbers() == other.name.numbers();
+            let numbers_agree =
+                twin || e.marker || e.full_name || me.name.numbers() == other.name.numbers();
             let keep = e.strong || e.phone || e.name_sim >= MIN_NAME_SIMILARITY;
             if numbers_agree && keep {
                 out.push(self.q.candidate(
@@ -223,6 +255,15 @@ impl QboSide<'_> {
             flags.push(format!("already linked to Digit customer {digit}"));
         }
         flags
+    }
+
+    /// The `FullyQualifiedName` of a sub-customer (it holds a `:`), else the display name.
+    pub fn full_name(&self, pos: u32) -> &str {
+        let rec = &self.recs[pos as usize];
+        match &rec.fully_qualified_name {
+            Some(fqn) if fqn.contains(':') => fqn,
+            _ => &rec.display_name,
+        }
     }
 
     pub fn candidate(&self, pos: u32, score: f64, reasons: Vec<String>) -> Candidate {

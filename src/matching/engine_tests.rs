@@ -469,3 +469,6 @@ fn thousands_of_identical_names_stay_bounded() {
         assert_eq!(ids(candidates), vec!["1"]);
     }
 }
+
+#[path = "engine_full_name_tests.rs"]
+mod full_names;

@@ -29,6 +29,12 @@ pub(crate) struct Evidence {
     pub digit_twin: bool,
     /// Digit customers (this one included) with the same e-mail address.
     pub digit_same_email: usize,
+    /// Jobs whose full name (`Parent:Job`) is this Digit customer's name; also in `exact`.
+    pub full_name: Vec<u32>,
+    /// Jobs whose full name differs from this one only by a qualifier at some level.
+    pub full_name_twins: Vec<u32>,
+    /// Digit customers (this one included) spelling the same parent and job.
+    pub digit_same_path: usize,
 }
 
 /// Twins: same core words, different qualifier, and at least one of the two has none, so
@@ -73,7 +79,25 @@ impl Evidence {
         if !me.name.core.is_empty() {
             ev.gather_names(q, d, &me.name);
         }
+        if let Some(path) = d.paths.paths.get(&(i as u32)) {
+            ev.gather_path(q, d, path);
+        }
         ev
+    }
+
+    /// A Digit name that spells a parent and a job is also looked up among the jobs' full
+    /// names. Those jobs join `exact`, so the exact tier's rules (unique on both sides, active,
+    /// no twins) apply unchanged; a parent-level customer with the same display name makes two.
+    fn gather_path(&mut self, q: &QboSide<'_>, d: &DigitSide<'_>, path: &[NormalizedName]) {
+        self.full_name = q.paths.same(path, GROUP_CAP);
+        for p in &self.full_name {
+            if !self.exact.contains(p) {
+                self.exact.push(*p);
+            }
+        }
+        self.full_name_twins = q.paths.twins(path, GROUP_CAP);
+        self.digit_same_path = d.paths.same(path, GROUP_CAP).len();
+        self.digit_twin |= !d.paths.twins(path, GROUP_CAP).is_empty();
     }
 
     fn gather_names(&mut self, q: &QboSide<'_>, d: &DigitSide<'_>, name: &NormalizedName) {

@@ -14,6 +14,7 @@ pub mod cli;
 mod engine;
 mod evidence;
 pub mod explain;
+mod hierarchy;
 mod index;
 mod legal;
 pub mod normalize;

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::hierarchy::{PathIndex, digit_path, qbo_path};
 use super::index::{KeyIndex, fuzzy_keys, hash_key};
 use super::normalize::{NormalizedName, normalize_email, normalize_name, normalize_phone};
 use super::types::{DigitCustomerRecord, MatchContext, QboCustomerRecord};
@@ -80,6 +81,8 @@ pub(crate) struct QboSide<'a> {
     pub by_phone: KeyIndex,
     pub by_marker: KeyIndex,
     pub fuzzy: KeyIndex,
+    /// Jobs by their `FullyQualifiedName`, read as a path.
+    pub paths: PathIndex,
     /// qbo_id -> the Digit customer it is linked to.
     pub linked_to: HashMap<&'a str, &'a str>,
 }
@@ -114,6 +117,14 @@ impl<'a> QboSide<'a> {
             by_phone: index_by(&prep, |p| Some(contact_hash("p", p.phone.as_deref()?))),
             by_marker: KeyIndex::build(markers),
             fuzzy: KeyIndex::build(fuzzy.into_iter()),
+            paths: PathIndex::build(
+                recs.iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        Some((position(i), qbo_path(r.fully_qualified_name.as_deref()?)?))
+                    })
+                    .collect(),
+            ),
             linked_to: ctx
                 .links
                 .iter()
@@ -133,6 +144,8 @@ pub(crate) struct DigitSide<'a> {
     pub by_core: KeyIndex,
     pub by_sorted: KeyIndex,
     pub by_email: KeyIndex,
+    /// Names that spell a parent and a job (`Acme Corp - Kitchen Remodel`), read as a path.
+    pub paths: PathIndex,
     /// digit_id -> qbo_id of existing links.
     pub links: HashMap<&'a str, &'a str>,
     pub rejected: HashSet<(&'a str, &'a str)>,
@@ -158,6 +171,12 @@ impl<'a> DigitSide<'a> {
             by_core: index_by(&prep, |p| Some(core_hash(&p.name))),
             by_sorted: index_by(&prep, |p| Some(sorted_hash(&p.name))),
             by_email: index_by(&prep, |p| Some(contact_hash("e", p.email.as_deref()?))),
+            paths: PathIndex::build(
+                recs.iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| Some((position(i), digit_path(&r.display_name)?)))
+                    .collect(),
+            ),
             links: ctx
                 .links
                 .iter()

@@ -2,6 +2,7 @@
 
 use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
+use super::hierarchy::full_name_reason;
 use super::normalize::normalize_name;
 use super::prepare::{DigitSide, QboSide};
 use super::score::{name_similarity, names_compatible};
@@ -155,6 +156,12 @@ pub(super) fn name_tier_checks(
             "names differ only by a qualifier from QBO customer '{other}': ambiguous"
         ));
     }
+    if let Some(twin) = ev.full_name_twins.first() {
+        let other = q.full_name(*twin);
+        return Err(format!(
+            "full names differ only by a qualifier from QBO sub-customer '{other}': ambiguous"
+        ));
+    }
     if ev.digit_twin {
         return Err(
             "another Digit customer's name differs from this one only by a qualifier: ambiguous"
@@ -179,17 +186,29 @@ pub(super) fn exact_tier(
             count_text(ev.exact.len())
         ));
     };
-    name_tier_checks(q, d, i, ev, pos, ev.digit_same_name)?;
-    let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let digit_peers = ev.digit_same_name.max(ev.digit_same_path);
+    name_tier_checks(q, d, i, ev, pos, digit_peers)?;
+    let dname = &d.recs[i].display_name;
+    // A job found by its full name is compared, and explained, with that full name.
+    let by_full_name = ev.full_name.contains(&pos);
+    let qname = if by_full_name {
+        q.full_name(pos)
+    } else {
+        &q.recs[pos as usize].display_name
+    };
     let method = if dname == qname {
         LinkMethod::AutoExact
     } else {
         LinkMethod::AutoNormalized
     };
-    let mut reasons = vec![
-        same_name_reason(dname, qname),
-        "the only customer with this name on both sides".into(),
-    ];
+    let mut reasons = Vec::with_capacity(3);
+    if by_full_name {
+        reasons.push(full_name_reason(&q.recs[pos as usize].display_name, qname));
+    }
+    if !by_full_name || dname != qname {
+        reasons.push(same_name_reason(dname, qname));
+    }
+    reasons.push("the only customer with this name on both sides".into());
     if ev.jobs_set_aside {
         reasons.push(
             "linked to the parent customer, not to its sub-customers (jobs) of the same name"

@@ -339,6 +339,7 @@ pub fn generate(seed: u64) -> DataSet {
     super::cases::ambiguous(&mut g);
     super::cases::negatives(&mut g);
     super::cases::distractors(&mut g, 2_700);
+    super::sub_customers::sub_customers(&mut g);
     DataSet {
         qbo: g.qbo,
         digit: g.digit,
