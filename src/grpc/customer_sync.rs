@@ -48,6 +48,11 @@ fn digit_id(checker: &mut Checker, value: &str) -> Option<DigitCustomerId> {
     checker.id("digit_customer_id", value, DigitCustomerId::parse)
 }
 
+/// The answer of an RPC whose implementation has not landed yet (after its input was checked).
+fn not_yet<T>(rpc: &'static str, detail: &'static str) -> Result<T, Status> {
+    Err(ApiError::Unimplemented { rpc, detail }.into())
+}
+
 fn uuid(checker: &mut Checker, field: &str, value: &str) -> Option<Uuid> {
     Uuid::parse_str(value)
         .map_err(|_| checker.violation(field, "must be a UUID"))
@@ -65,6 +70,18 @@ fn tenant_and_customer(
         digit_id(&mut checker, customer_id),
     ) {
         (Some(t), Some(c)) if checker.is_clean() => Ok((t, c)),
+        _ => Err(checker.into_error()),
+    }
+}
+
+/// Checks a request that names one tenant and one sync run.
+fn tenant_and_run(tenant_id: &str, run_id: &str) -> Result<(TenantId, Uuid), ApiError> {
+    let mut checker = Checker::new();
+    match (
+        tenant(&mut checker, tenant_id),
+        uuid(&mut checker, "run_id", run_id),
+    ) {
+        (Some(t), Some(r)) if checker.is_clean() => Ok((t, r)),
         _ => Err(checker.into_error()),
     }
 }
@@ -205,11 +222,7 @@ impl CustomerSyncService for CustomerSyncApi {
             crate::domain::MAX_ID_BYTES,
         );
         checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "TriggerSync",
-            detail: SYNC_ENGINE,
-        }
-        .into())
+        not_yet("TriggerSync", SYNC_ENGINE)
     }
 
     async fn get_sync_run(
@@ -217,15 +230,8 @@ impl CustomerSyncService for CustomerSyncApi {
         request: Request<pb::GetSyncRunRequest>,
     ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
-        uuid(&mut checker, "run_id", &request.run_id);
-        checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "GetSyncRun",
-            detail: SYNC_ENGINE,
-        }
-        .into())
+        tenant_and_run(&request.tenant_id, &request.run_id)?;
+        not_yet("GetSyncRun", SYNC_ENGINE)
     }
 
     type WatchSyncRunStream = WatchStream;
@@ -235,15 +241,8 @@ impl CustomerSyncService for CustomerSyncApi {
         request: Request<pb::WatchSyncRunRequest>,
     ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
-        uuid(&mut checker, "run_id", &request.run_id);
-        checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "WatchSyncRun",
-            detail: SYNC_ENGINE,
-        }
-        .into())
+        tenant_and_run(&request.tenant_id, &request.run_id)?;
+        not_yet("WatchSyncRun", SYNC_ENGINE)
     }
 
     async fn get_link_status(
@@ -284,11 +283,7 @@ impl CustomerSyncService for CustomerSyncApi {
         );
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
         checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "LinkCustomers",
-            detail: RPC_SURFACE,
-        }
-        .into())
+        not_yet("LinkCustomers", RPC_SURFACE)
     }
 
     async fn unlink_customer(
@@ -301,11 +296,7 @@ impl CustomerSyncService for CustomerSyncApi {
         digit_id(&mut checker, &request.digit_customer_id);
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
         checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "UnlinkCustomer",
-            detail: RPC_SURFACE,
-        }
-        .into())
+        not_yet("UnlinkCustomer", RPC_SURFACE)
     }
 
     async fn list_review_items(
@@ -320,11 +311,7 @@ impl CustomerSyncService for CustomerSyncApi {
         }
         checker.text("page_token", &request.page_token, 256);
         checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "ListReviewItems",
-            detail: RPC_SURFACE,
-        }
-        .into())
+        not_yet("ListReviewItems", RPC_SURFACE)
     }
 
     async fn resolve_review_item(
@@ -356,11 +343,7 @@ impl CustomerSyncService for CustomerSyncApi {
         }
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
         checker.finish()?;
-        Err(ApiError::Unimplemented {
-            rpc: "ResolveReviewItem",
-            detail: RPC_SURFACE,
-        }
-        .into())
+        not_yet("ResolveReviewItem", RPC_SURFACE)
     }
 
     async fn validate_invoice_customer(
@@ -369,10 +352,6 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
         let request = request.into_inner();
         tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
-        Err(ApiError::Unimplemented {
-            rpc: "ValidateInvoiceCustomer",
-            detail: RPC_SURFACE,
-        }
-        .into())
+        not_yet("ValidateInvoiceCustomer", RPC_SURFACE)
     }
 }

@@ -1,5 +1,6 @@
+use qbo_sync::proto::v1::customer_sync_service_client::CustomerSyncServiceClient;
 use qbo_sync::proto::v1::{self as pb, LinkState};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 use crate::helpers::TestApp;
 
@@ -9,6 +10,37 @@ fn customer(id: &str, name: &str) -> pb::DigitCustomer {
         display_name: name.into(),
         ..Default::default()
     }
+}
+
+/// Records a customer without pushing it.
+async fn record(
+    client: &mut CustomerSyncServiceClient<Channel>,
+    tenant: &str,
+    customer: pb::DigitCustomer,
+) {
+    client
+        .upsert_customer(pb::UpsertCustomerRequest {
+            tenant_id: tenant.into(),
+            customer: Some(customer),
+            skip_push: true,
+        })
+        .await
+        .expect("recorded");
+}
+
+/// Asks where a customer stands.
+async fn link_status(
+    client: &mut CustomerSyncServiceClient<Channel>,
+    tenant: &str,
+    id: &str,
+) -> Result<pb::GetLinkStatusResponse, tonic::Status> {
+    client
+        .get_link_status(pb::GetLinkStatusRequest {
+            tenant_id: tenant.into(),
+            digit_customer_id: id.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 async fn live_push_jobs(app: &TestApp, tenant: &str) -> i64 {
@@ -184,32 +216,12 @@ async fn batch_size_is_bounded() {
 async fn link_status_is_per_tenant() {
     let app = TestApp::spawn().await;
     let mut client = app.customers();
-    client
-        .upsert_customer(pb::UpsertCustomerRequest {
-            tenant_id: "t1".into(),
-            customer: Some(customer("c1", "Acme")),
-            skip_push: true,
-        })
-        .await
-        .unwrap();
-    let mine = client
-        .get_link_status(pb::GetLinkStatusRequest {
-            tenant_id: "t1".into(),
-            digit_customer_id: "c1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    record(&mut client, "t1", customer("c1", "Acme")).await;
+    let mine = link_status(&mut client, "t1", "c1").await.unwrap();
     assert_eq!(mine.state(), LinkState::Unlinked);
     assert!(!mine.explanation.is_empty());
     // Another tenant cannot see t1's customer.
-    let status = client
-        .get_link_status(pb::GetLinkStatusRequest {
-            tenant_id: "t2".into(),
-            digit_customer_id: "c1".into(),
-        })
-        .await
-        .unwrap_err();
+    let status = link_status(&mut client, "t2", "c1").await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
 
@@ -217,14 +229,7 @@ async fn link_status_is_per_tenant() {
 async fn a_stored_link_is_reported_with_its_method() {
     let app = TestApp::spawn().await;
     let mut client = app.customers();
-    client
-        .upsert_customer(pb::UpsertCustomerRequest {
-            tenant_id: "t1".into(),
-            customer: Some(customer("c1", "Acme")),
-            skip_push: true,
-        })
-        .await
-        .unwrap();
+    record(&mut client, "t1", customer("c1", "Acme")).await;
     sqlx::query(
         "INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score, reasons, normalizer_version, linked_by)
          VALUES ('t1', 'c1', '58', 'auto_normalized', 0.97, '[\"same name ignoring case\"]', 1, 'qbo-sync')",
@@ -232,14 +237,7 @@ async fn a_stored_link_is_reported_with_its_method() {
     .execute(&app.db.pool)
     .await
     .unwrap();
-    let status = client
-        .get_link_status(pb::GetLinkStatusRequest {
-            tenant_id: "t1".into(),
-            digit_customer_id: "c1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let status = link_status(&mut client, "t1", "c1").await.unwrap();
     assert_eq!(status.state(), LinkState::Linked);
     let link = status.link.unwrap();
     assert_eq!(link.qbo_customer_id, "58");
