@@ -96,16 +96,7 @@ async fn hostile_names_round_trip_through_create_and_queries() {
     let h = default_harness().await;
     h.seed(&[("O'Brien", true), ("Sons", true)]);
     for (i, name) in HOSTILE.iter().enumerate() {
-        let outcome = h
-            .client
-            .create_customer(
-                &h.tenant,
-                &new_customer(name),
-                &rid(&h, &format!("d{i}")),
-                Lane::Interactive,
-            )
-            .await
-            .unwrap();
+        let outcome = h.create_named(name, &format!("d{i}")).await;
         let CreateOutcome::Created(created) = outcome else {
             panic!("{name}: {outcome:?}")
         };

@@ -10,7 +10,7 @@ use qbo_sync::{
 };
 
 use crate::{
-    qbo_client::{default_harness, new_customer, rid},
+    qbo_client::{default_harness, new_customer},
     qbo_harness::harness,
 };
 
@@ -18,16 +18,7 @@ use crate::{
 async fn duplicate_name_with_id_in_detail_resolves_to_the_customer() {
     let h = default_harness().await;
     h.seed(&[("Acme Holdings", true)]);
-    let outcome = h
-        .client
-        .create_customer(
-            &h.tenant,
-            &new_customer("ACME holdings"),
-            &rid(&h, "a"),
-            Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    let outcome = h.create_named("ACME holdings", "a").await;
     let CreateOutcome::NameTaken { holder, customer } = outcome else {
         panic!("{outcome:?}")
     };
@@ -60,16 +51,7 @@ async fn duplicate_name_without_id_is_found_across_vendor_employee_and_inactive(
         ("OLD CUSTOMER", NameHolderKind::Customer, None, false),
     ];
     for (i, (name, kind, id, active)) in cases.into_iter().enumerate() {
-        let outcome = h
-            .client
-            .create_customer(
-                &h.tenant,
-                &new_customer(name),
-                &rid(&h, &format!("x{i}")),
-                Lane::Interactive,
-            )
-            .await
-            .unwrap();
+        let outcome = h.create_named(name, &format!("x{i}")).await;
         let CreateOutcome::NameTaken { holder, customer } = outcome else {
             panic!("{name}: {outcome:?}")
         };
@@ -95,16 +77,7 @@ async fn lower_cased_faults_are_understood() {
         lowercase_faults: true,
         ..FaultConfig::default()
     });
-    let outcome = h
-        .client
-        .create_customer(
-            &h.tenant,
-            &new_customer("Lower Case Co"),
-            &rid(&h, "l"),
-            Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    let outcome = h.create_named("Lower Case Co", "l").await;
     assert!(
         matches!(outcome, CreateOutcome::NameTaken { .. }),
         "{outcome:?}"
@@ -129,16 +102,7 @@ async fn uncertain_single_creates_never_duplicate() {
             ..FaultConfig::default()
         });
         let name = "Lost Answer Ltd";
-        let outcome = h
-            .client
-            .create_customer(
-                &h.tenant,
-                &new_customer(name),
-                &rid(&h, "u1"),
-                Lane::Interactive,
-            )
-            .await
-            .unwrap();
+        let outcome = h.create_named(name, "u1").await;
         assert!(
             matches!(outcome, CreateOutcome::FoundAfterUncertain(ref c) if c.display_name == name),
             "{style:?}: {outcome:?}"
@@ -146,16 +110,7 @@ async fn uncertain_single_creates_never_duplicate() {
         assert_eq!(h.customers_named(name), 1, "{style:?}");
         assert_eq!(h.sim.stats().dropped_responses, 1);
         // Creating it again with the same requestid is replayed, not duplicated.
-        let again = h
-            .client
-            .create_customer(
-                &h.tenant,
-                &new_customer(name),
-                &rid(&h, "u1"),
-                Lane::Interactive,
-            )
-            .await
-            .unwrap();
+        let again = h.create_named(name, "u1").await;
         assert!(
             matches!(
                 again,
@@ -248,16 +203,7 @@ async fn a_case_sensitive_server_still_finds_the_holder_by_scanning() {
     };
     let h = harness(config, |_| {}).await;
     h.seed(&[("aCmE hOlDiNgS", false), ("Other", true)]);
-    let outcome = h
-        .client
-        .create_customer(
-            &h.tenant,
-            &new_customer("Acme HOLDINGS"),
-            &rid(&h, "cs"),
-            Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    let outcome = h.create_named("Acme HOLDINGS", "cs").await;
     let CreateOutcome::NameTaken { holder, .. } = outcome else {
         panic!("{outcome:?}")
     };
@@ -291,16 +237,7 @@ async fn an_id_in_the_detail_that_belongs_to_a_vendor_is_not_mistaken_for_a_cust
     let vendor_id = h
         .sim
         .add_vendor(h.realm.as_str(), "Shared Name Supplies", true);
-    let outcome = h
-        .client
-        .create_customer(
-            &h.tenant,
-            &new_customer("Shared Name Supplies"),
-            &rid(&h, "v"),
-            Lane::Interactive,
-        )
-        .await
-        .unwrap();
+    let outcome = h.create_named("Shared Name Supplies", "v").await;
     let CreateOutcome::NameTaken { holder, customer } = outcome else {
         panic!("{outcome:?}")
     };

@@ -8,7 +8,7 @@ use qbo_sync::{
     crypto::TokenCipher,
     domain::{RealmId, TenantId},
     pgcluster::{FreshDatabase, fresh_database},
-    quickbooks::{QboClient, settings::default_qbo_config},
+    quickbooks::{CreateOutcome, Lane, QboClient, settings::default_qbo_config},
     simulator::{Simulator, SimulatorConfig},
 };
 use secrecy::SecretString;
@@ -83,6 +83,20 @@ impl Harness {
     pub async fn replica(&self) -> QboClient {
         let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
         QboClient::new(&self.config, pool, cipher()).unwrap()
+    }
+
+    /// Creates a customer with just a name, interactively, under the request id derived from
+    /// `digit_id` (the same `digit_id` gives the same request id).
+    pub async fn create_named(&self, name: &str, digit_id: &str) -> CreateOutcome {
+        self.client
+            .create_customer(
+                &self.tenant,
+                &crate::qbo_client::new_customer(name),
+                &crate::qbo_client::rid(self, digit_id),
+                Lane::Interactive,
+            )
+            .await
+            .unwrap()
     }
 
     pub fn seed(&self, names: &[(&str, bool)]) {
