@@ -19,7 +19,6 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Config,
-    connections::{Connections, Unconfigured},
     crypto::{CryptoError, TokenCipher},
     grpc::{connection::ConnectionApi, customer_sync::CustomerSyncApi, middleware::RpcLayer},
     proto::{
@@ -30,8 +29,14 @@ use crate::{
         },
     },
     quickbooks::QboClient,
+    service::{
+        connections::{Connections, Unconfigured},
+        customers::Customers,
+        push::Pusher,
+    },
     shutdown::Shutdown,
     store, telemetry,
+    worker::{Worker, WorkerSettings, qbo_handlers},
 };
 
 /// The gRPC services whose health is reported one by one (besides the overall "").
@@ -80,6 +85,7 @@ pub struct App {
     listeners: Listeners,
     pool: PgPool,
     connections: Connections,
+    worker: Option<Arc<Worker>>,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
@@ -100,7 +106,13 @@ impl App {
     ) -> anyhow::Result<Self> {
         // Before migrations: a bad key must stop the start before anything changes.
         let qbo = build_qbo(&config, &pool)?;
-        let connections = Connections::new(pool.clone(), qbo);
+        let connections = Connections::new(pool.clone(), qbo.clone());
+        // Without a QBO client this replica runs no QBO jobs; they wait for one that can.
+        let worker = qbo.is_ok().then(|| {
+            let handlers = qbo_handlers(Pusher::new(pool.clone(), qbo), config.qbo.qbo_batch_size);
+            let settings = WorkerSettings::from_config(&config.worker);
+            Arc::new(Worker::new(pool.clone(), handlers, settings))
+        });
         match migrations {
             Migrations::Apply => store::migrate(&pool).await.context("applying migrations")?,
             Migrations::RequireCurrent => {
@@ -120,10 +132,18 @@ impl App {
             listeners,
             pool,
             connections,
+            worker,
             shutdown,
             grpc_addr,
             http_addr,
         })
+    }
+
+    /// This replica's worker, when it can run QBO jobs. Tests call
+    /// [`Worker::try_run_next`] on it (with `--workers 0`, so the pool leaves the queue alone).
+    #[must_use]
+    pub fn worker(&self) -> Option<Arc<Worker>> {
+        self.worker.clone()
     }
 
     /// The address the gRPC server listens on.
@@ -149,9 +169,13 @@ impl App {
             listeners,
             pool,
             connections,
+            worker,
             shutdown,
             ..
         } = self;
+        if let Some(worker) = worker.filter(|w| w.settings().workers > 0) {
+            shutdown.tracker.spawn(worker.run(shutdown.clone()));
+        }
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let database_up = Arc::new(AtomicBool::new(false));
         shutdown.tracker.spawn(watch_database(
@@ -235,7 +259,7 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(pool))
+    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(Customers::new(pool)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let connection = ConnectionServiceServer::new(ConnectionApi::new(connections))

@@ -19,6 +19,8 @@ pub struct Config {
     #[command(flatten)]
     pub security: SecurityConfig,
     #[command(flatten)]
+    pub worker: WorkerConfig,
+    #[command(flatten)]
     pub log: LogConfig,
 }
 
@@ -209,6 +211,32 @@ pub struct SecurityConfig {
     /// File listing the callers allowed in and the tenants each may act for.
     #[arg(long, env = "QBO_SYNC_CALLERS_FILE")]
     pub callers_file: Option<PathBuf>,
+}
+
+/// The job queue's worker pool.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerConfig {
+    /// Worker loops per replica (0: this replica runs no jobs). Jobs mostly wait on QBO's
+    /// per-company limits, so a loop costs little; QBO's limits, not this number, bound the
+    /// calls per company.
+    #[arg(long, env = "QBO_SYNC_WORKERS", default_value_t = 8)]
+    pub workers: usize,
+    /// Lease of a claimed job; heartbeats renew it, and a job whose replica died runs again
+    /// on another one after it.
+    #[arg(long, env = "QBO_SYNC_JOB_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub job_lease: Duration,
+    /// Longest wait of an idle worker between claims when no NOTIFY wakes it.
+    #[arg(long, env = "QBO_SYNC_JOB_POLL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub job_poll_interval: Duration,
+    /// First retry delay after a failed attempt (doubled each attempt, with jitter).
+    #[arg(long, env = "QBO_SYNC_JOB_BACKOFF_BASE", default_value = "10s", value_parser = parse_duration)]
+    pub job_backoff_base: Duration,
+    /// Longest retry delay.
+    #[arg(long, env = "QBO_SYNC_JOB_BACKOFF_MAX", default_value = "30m", value_parser = parse_duration)]
+    pub job_backoff_max: Duration,
+    /// How long succeeded and cancelled jobs are kept (dead jobs stay until handled).
+    #[arg(long, env = "QBO_SYNC_JOB_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub job_retention: Duration,
 }
 
 /// Logging settings.

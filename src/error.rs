@@ -9,7 +9,12 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::{crypto::CryptoError, quickbooks::QboError, store::StoreError};
+use crate::{
+    crypto::CryptoError,
+    quickbooks::QboError,
+    service::{connections::ConnectionError, customers::CustomerError},
+    store::StoreError,
+};
 
 /// The domain every `ErrorInfo.domain` carries.
 pub const ERROR_DOMAIN: &str = "qbosync.v1";
@@ -94,6 +99,40 @@ impl ApiError {
             field: field.into(),
             description: description.into(),
         }])
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(error: CustomerError) -> Self {
+        match error {
+            CustomerError::NotFound { id } => Self::NotFound {
+                entity: "customer",
+                id: id.to_string(),
+            },
+            CustomerError::Store(store) => Self::Store(store),
+        }
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(error: ConnectionError) -> Self {
+        match error {
+            ConnectionError::Unconfigured(why) => Self::FailedPrecondition {
+                reason: why.reason(),
+                message: why.message().into(),
+            },
+            ConnectionError::RealmTaken { .. } => Self::FailedPrecondition {
+                reason: "REALM_CONNECTED_TO_ANOTHER_TENANT",
+                message: error.to_string(),
+            },
+            ConnectionError::CredentialRefused { field, message } => Self::invalid(field, message),
+            ConnectionError::NotFound { tenant } => Self::NotFound {
+                entity: "connection",
+                id: tenant.to_string(),
+            },
+            ConnectionError::Store(store) => Self::Store(store),
+            ConnectionError::Qbo(qbo) => Self::Qbo(qbo),
+        }
     }
 }
 

@@ -5,9 +5,7 @@
 
 pub mod app;
 pub mod config;
-pub mod connections;
 pub mod crypto;
-pub mod customers;
 pub mod domain;
 pub mod error;
 pub mod grpc;
@@ -15,7 +13,9 @@ pub mod matching;
 pub mod pgcluster;
 pub mod proto;
 pub mod quickbooks;
+pub mod service;
 pub mod shutdown;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -5,10 +5,10 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, validate::Checker};
 use crate::{
-    connections::{ConnectRequest, Connections, Credential, Environment},
     domain::{RealmId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, connection_service_server::ConnectionService},
+    service::connections::{ConnectRequest, Connections, Credential, Environment},
 };
 
 /// The longest authorization code, redirect URI or refresh token accepted, in bytes.
@@ -105,7 +105,11 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::ConnectCompanyRequest>,
     ) -> Result<Response<pb::ConnectCompanyResponse>, Status> {
         let request = connect_request(request.into_inner())?;
-        let connection = self.connections.connect(request).await?;
+        let connection = self
+            .connections
+            .connect(request)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::ConnectCompanyResponse {
             connection: Some(convert::connection(connection)),
         }))
@@ -116,7 +120,11 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::GetConnectionRequest>,
     ) -> Result<Response<pb::GetConnectionResponse>, Status> {
         let tenant = check_tenant(&request.into_inner().tenant_id)?;
-        let connection = self.connections.get(&tenant).await?;
+        let connection = self
+            .connections
+            .get(&tenant)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::GetConnectionResponse {
             connection: Some(convert::connection(connection)),
         }))
@@ -127,7 +135,11 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::DisconnectCompanyRequest>,
     ) -> Result<Response<pb::DisconnectCompanyResponse>, Status> {
         let tenant = check_tenant(&request.into_inner().tenant_id)?;
-        let connection = self.connections.disconnect(&tenant).await?;
+        let connection = self
+            .connections
+            .disconnect(&tenant)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::DisconnectCompanyResponse {
             connection: Some(convert::connection(connection)),
         }))

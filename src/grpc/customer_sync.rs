@@ -3,16 +3,15 @@
 use std::{collections::HashSet, pin::Pin};
 
 use futures::Stream;
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{convert, validate::Checker};
 use crate::{
-    customers,
     domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
+    service::customers::Customers,
 };
 
 /// The most customers one `BatchUpsertCustomers` call may carry.
@@ -26,17 +25,17 @@ const SYNC_ENGINE: &str =
     "the sync engine (job queue, worker pool, full and incremental sync) has not landed yet";
 const RPC_SURFACE: &str = "the links, review and preflight RPC surface has not landed yet";
 
-/// The service, over the store.
+/// The service, over the customer use cases.
 #[derive(Debug, Clone)]
 pub struct CustomerSyncApi {
-    pool: PgPool,
+    customers: Customers,
 }
 
 impl CustomerSyncApi {
-    /// A service over this pool.
+    /// A service over these use cases.
     #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(customers: Customers) -> Self {
+        Self { customers }
     }
 }
 
@@ -161,8 +160,11 @@ impl CustomerSyncService for CustomerSyncApi {
             (Some(t), Some(c)) if checker.is_clean() => (t, c),
             _ => return Err(checker.into_error().into()),
         };
-        let outcome =
-            customers::upsert_customer(&self.pool, &tenant, &customer, request.skip_push).await?;
+        let outcome = self
+            .customers
+            .upsert_customer(&tenant, &customer, request.skip_push)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::UpsertCustomerResponse {
             state: convert::link_state(outcome.state).into(),
             created: outcome.created,
@@ -182,8 +184,11 @@ impl CustomerSyncService for CustomerSyncApi {
             invalid,
         } = check_batch(&request)?;
         let customers: Vec<DigitCustomer> = valid.iter().map(|(_, c)| c.clone()).collect();
-        let outcomes =
-            customers::upsert_customers(&self.pool, &tenant, &customers, request.skip_push).await?;
+        let outcomes = self
+            .customers
+            .upsert_customers(&tenant, &customers, request.skip_push)
+            .await
+            .map_err(ApiError::from)?;
         let mut results: Vec<(usize, pb::BatchUpsertResult)> = valid
             .into_iter()
             .zip(outcomes)
@@ -251,7 +256,11 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::GetLinkStatusResponse>, Status> {
         let request = request.into_inner();
         let (tenant, id) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
-        let status = customers::link_status(&self.pool, &tenant, &id).await?;
+        let status = self
+            .customers
+            .link_status(&tenant, &id)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::GetLinkStatusResponse {
             state: convert::link_state(status.state).into(),
             link: status.link.map(convert::link),

@@ -7,13 +7,15 @@
 //! lookup asks for the common case variants and compares in Rust; when that finds nothing for a
 //! name QBO says is taken, it scans the entities page by page (bounded by configuration).
 
+use std::collections::HashSet;
+
 use tracing::{debug, instrument};
 
 use super::{
     QboClient, QboError,
     limiter::Lane,
     query,
-    types::{CreateOutcome, NameHolder, NameHolderKind},
+    types::{CreateOutcome, NameHolder, NameHolderKind, QboCustomer},
 };
 use crate::domain::TenantId;
 
@@ -63,7 +65,70 @@ fn case_variants(name: &str) -> Vec<String> {
     variants
 }
 
+/// Customers whose DisplayName contains a word (see [`QboClient::find_customers_containing`]).
+#[derive(Debug, Clone, Default)]
+pub struct SimilarCustomers {
+    /// The customers found, inactive ones included, each once.
+    pub customers: Vec<QboCustomer>,
+    /// A query hit its page limit: customers holding the word may be missing.
+    pub truncated: bool,
+}
+
 impl QboClient {
+    /// Every customer (inactive ones included) whose DisplayName contains `word`: the
+    /// candidates a push shows the matcher before it creates anything. QBO's case rules for
+    /// LIKE are unconfirmed, so the common case spellings are asked for in turn, until an
+    /// answer shows the server ignores case (a name holding the word in another case).
+    /// At most one page (1,000) per spelling; `truncated` says when that was not all.
+    ///
+    /// # Errors
+    /// The call errors of [`QboClient`].
+    #[instrument(name = "qbo.customer.similar", skip_all, err(level = "debug"))]
+    pub async fn find_customers_containing(
+        &self,
+        tenant: &TenantId,
+        word: &str,
+        lane: Lane,
+    ) -> Result<SimilarCustomers, QboError> {
+        // `%` is LIKE's wildcard; a word never needs it.
+        let word: String = word
+            .chars()
+            .filter(|c| *c != '%' && !c.is_control())
+            .collect();
+        let mut found = SimilarCustomers::default();
+        let mut seen = HashSet::new();
+        for variant in case_variants(&word) {
+            let filters = [
+                format!("DisplayName LIKE {}", query::quote(&format!("%{variant}%"))),
+                query::ACTIVE_OR_INACTIVE.to_owned(),
+            ];
+            let statement = query::select("Customer", &filters, 1, 1000);
+            let page: Vec<QboCustomer> = self
+                .run_query(tenant, statement, lane)
+                .await?
+                .query_response
+                .customer
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            found.truncated |= page.len() >= 1000;
+            let folded = name_key(&variant);
+            let case_blind = page.iter().any(|c| {
+                !c.display_name.contains(variant.as_str())
+                    && name_key(&c.display_name).contains(&folded)
+            });
+            for customer in page {
+                if seen.insert(customer.id.clone()) {
+                    found.customers.push(customer);
+                }
+            }
+            if case_blind {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     /// Every Customer, Vendor and Employee (inactive ones included) whose DisplayName equals
     /// `name` ignoring case and quote style.
     ///

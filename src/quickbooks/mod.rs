@@ -23,7 +23,7 @@ pub use batch::BatchCreate;
 pub use client::QboClient;
 pub use error::QboError;
 pub use limiter::{CallKind, Lane};
-pub use lookup::name_key;
+pub use lookup::{SimilarCustomers, name_key};
 pub use types::{
     CreateOutcome, CustomerChanges, CustomerPage, CustomerPatch, NameHolder, NameHolderKind,
     NewCustomer, QboCustomer, RequestId,

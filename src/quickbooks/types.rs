@@ -279,6 +279,28 @@ impl RequestId {
         Self(format!("c1-{}", &digest[..40]))
     }
 
+    /// The request id of a create under a substitute name (`variant` > 0, e.g. `Name (c)`
+    /// when a vendor holds `Name`): another name is another request, so it needs its own id,
+    /// just as deterministic. Variant 0 is [`Self::for_create`].
+    #[must_use]
+    pub fn for_create_variant(
+        tenant: &TenantId,
+        customer: &DigitCustomerId,
+        generation: i32,
+        variant: u32,
+    ) -> Self {
+        if variant == 0 {
+            return Self::for_create(tenant, customer, generation);
+        }
+        let digest = digest_parts(&[
+            tenant.as_str(),
+            customer.as_str(),
+            &generation.to_string(),
+            &variant.to_string(),
+        ]);
+        Self(format!("c1-{}", &digest[..40]))
+    }
+
     /// `b1-` + 32 hex digits over the items' request ids: 35 characters (batch allows 36).
     #[must_use]
     pub fn for_batch(items: &[&RequestId]) -> Self {

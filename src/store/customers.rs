@@ -4,16 +4,22 @@ use sqlx::PgConnection;
 use tracing::instrument;
 
 use super::StoreError;
-use crate::domain::{DigitCustomer, DigitCustomerId, TenantId};
+use crate::{
+    domain::{DigitCustomer, DigitCustomerId, TenantId},
+    matching,
+};
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upserted {
     /// The customer was not known before.
     pub created: bool,
+    /// A field QBO holds too (name, e-mail, phone) differs from what was stored.
+    pub qbo_fields_changed: bool,
 }
 
-/// Inserts a Digit customer, or updates the stored one with the same id.
+/// Inserts a Digit customer, or updates the stored one with the same id, with its matching
+/// key for the current normalizer version.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
@@ -23,17 +29,27 @@ pub async fn upsert_digit_customer(
     tenant: &TenantId,
     customer: &DigitCustomer,
 ) -> Result<Upserted, StoreError> {
-    // xmax = 0 only on a freshly inserted row: it tells insert from update in one round trip.
-    let created: bool = sqlx::query_scalar(
-        "INSERT INTO digit_customers
-             (tenant_id, id, display_name, company_name, given_name, family_name, email, phone, active)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (tenant_id, id) DO UPDATE SET
-             display_name = EXCLUDED.display_name, company_name = EXCLUDED.company_name,
-             given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
-             email = EXCLUDED.email, phone = EXCLUDED.phone, active = EXCLUDED.active,
-             updated_at = now()
-         RETURNING (xmax = 0)",
+    let keys = matching::customer_keys(&customer.display_name, customer.email.as_deref());
+    // Every CTE reads the snapshot from before the write, so `old` holds the previous values;
+    // xmax = 0 only on a freshly inserted row.
+    let (created, qbo_fields_changed): (bool, bool) = sqlx::query_as(
+        "WITH old AS (
+             SELECT display_name, email, phone FROM digit_customers WHERE tenant_id = $1 AND id = $2),
+         written AS (
+             INSERT INTO digit_customers
+                 (tenant_id, id, display_name, company_name, given_name, family_name, email, phone,
+                  active, name_key, normalizer_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET
+                 display_name = EXCLUDED.display_name, company_name = EXCLUDED.company_name,
+                 given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
+                 email = EXCLUDED.email, phone = EXCLUDED.phone, active = EXCLUDED.active,
+                 name_key = EXCLUDED.name_key, normalizer_version = EXCLUDED.normalizer_version,
+                 updated_at = now()
+             RETURNING (xmax = 0) AS created)
+         SELECT written.created,
+                (old.display_name, old.email, old.phone) IS DISTINCT FROM ($3, $7, $8)
+         FROM written LEFT JOIN old ON true",
     )
     .bind(tenant.as_str())
     .bind(customer.id.as_str())
@@ -44,9 +60,14 @@ pub async fn upsert_digit_customer(
     .bind(&customer.email)
     .bind(&customer.phone)
     .bind(customer.active)
+    .bind(&keys.name_key)
+    .bind(i32::try_from(keys.normalizer_version).unwrap_or(i32::MAX))
     .fetch_one(conn)
     .await?;
-    Ok(Upserted { created })
+    Ok(Upserted {
+        created,
+        qbo_fields_changed,
+    })
 }
 
 /// Loads one Digit customer of the tenant.
@@ -68,6 +89,91 @@ pub async fn get_digit_customer(
     .fetch_optional(conn)
     .await?;
     row.map(CustomerRow::into_domain).transpose()
+}
+
+/// A Digit customer as a push sees it.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    /// The customer.
+    pub customer: DigitCustomer,
+    /// Its push generation (part of the create's deterministic request id).
+    pub push_generation: i32,
+    /// The QBO customer it is linked to, if any.
+    pub linked_qbo_id: Option<String>,
+    /// Whether a review item is open for it.
+    pub open_review: bool,
+}
+
+/// Loads the customers a push is about, with their link and review state, in one query.
+/// Ids the tenant does not have are left out.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
+#[instrument(name = "db.digit_customers.push_targets", skip_all, err)]
+pub async fn load_push_targets(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<Vec<PushTarget>, StoreError> {
+    let rows: Vec<PushTargetRow> = sqlx::query_as(
+        "SELECT c.id, c.display_name, c.company_name, c.given_name, c.family_name, c.email,
+                c.phone, c.active, c.push_generation, l.qbo_customer_id AS linked_qbo_id,
+                EXISTS (SELECT 1 FROM review_items r WHERE r.tenant_id = c.tenant_id
+                        AND r.digit_customer_id = c.id AND r.state = 'open') AS open_review
+         FROM digit_customers c
+         LEFT JOIN links l ON l.tenant_id = c.tenant_id AND l.digit_customer_id = c.id
+         WHERE c.tenant_id = $1 AND c.id = ANY($2)",
+    )
+    .bind(tenant.as_str())
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(PushTarget {
+                push_generation: row.push_generation,
+                linked_qbo_id: row.linked_qbo_id,
+                open_review: row.open_review,
+                customer: row.customer.into_domain()?,
+            })
+        })
+        .collect()
+}
+
+/// The tenant's unlinked, active Digit customers whose name key is one of `keys`: the twins
+/// the matcher must see to keep "unique on both sides" true for one customer's decision.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
+#[instrument(name = "db.digit_customers.by_name_keys", skip_all, err)]
+pub async fn unlinked_customers_with_keys(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    keys: &[String],
+) -> Result<Vec<DigitCustomer>, StoreError> {
+    let rows: Vec<CustomerRow> = sqlx::query_as(
+        "SELECT c.id, c.display_name, c.company_name, c.given_name, c.family_name, c.email,
+                c.phone, c.active
+         FROM digit_customers c
+         WHERE c.tenant_id = $1 AND c.name_key = ANY($2) AND c.active
+           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.tenant_id = c.tenant_id
+                           AND l.digit_customer_id = c.id)
+         LIMIT 1000",
+    )
+    .bind(tenant.as_str())
+    .bind(keys)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(CustomerRow::into_domain).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct PushTargetRow {
+    #[sqlx(flatten)]
+    customer: CustomerRow,
+    push_generation: i32,
+    linked_qbo_id: Option<String>,
+    open_review: bool,
 }
 
 #[derive(sqlx::FromRow)]

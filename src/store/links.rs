@@ -66,3 +66,145 @@ impl LinkRow {
         })
     }
 }
+
+/// A link to write.
+#[derive(Debug, Clone)]
+pub struct NewLink<'a> {
+    /// Digit side.
+    pub digit: &'a DigitCustomerId,
+    /// QBO side.
+    pub qbo: &'a str,
+    /// How it was made.
+    pub method: LinkMethod,
+    /// Confidence, 0 to 1.
+    pub score: f64,
+    /// Why, most important first.
+    pub reasons: &'a [String],
+    /// The normalizer version that decided it (0 when no matcher was involved).
+    pub normalizer_version: u32,
+    /// Who made it, e.g. `push` or a caller's name.
+    pub linked_by: &'a str,
+    /// The audit trail's free-text reason.
+    pub reason: &'a str,
+}
+
+/// What [`insert_link`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkInsert {
+    /// The link was written, with its audit event.
+    Inserted,
+    /// This very pair was linked already; nothing changed.
+    AlreadyLinked,
+    /// The Digit customer is linked to another QBO customer (its id).
+    DigitLinkedElsewhere(String),
+    /// The QBO customer is linked to another Digit customer (its id).
+    QboLinkedElsewhere(String),
+}
+
+/// Writes a link and its audit event, unless either side is linked already. Run it in the
+/// transaction that must see the link.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.links.insert", skip_all, err)]
+pub async fn insert_link(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    link: &NewLink<'_>,
+) -> Result<LinkInsert, StoreError> {
+    let inserted: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score, reasons,
+                            normalizer_version, linked_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT DO NOTHING RETURNING 1",
+    )
+    .bind(tenant.as_str())
+    .bind(link.digit.as_str())
+    .bind(link.qbo)
+    .bind(link.method.as_str())
+    .bind(link.score.clamp(0.0, 1.0))
+    .bind(sqlx::types::Json(link.reasons))
+    .bind(i32::try_from(link.normalizer_version).unwrap_or(i32::MAX))
+    .bind(link.linked_by)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        let after = serde_json::json!({
+            "qbo_customer_id": link.qbo,
+            "method": link.method.as_str(),
+            "score": link.score,
+            "reasons": link.reasons,
+        });
+        sqlx::query(
+            "INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor, reason)
+             VALUES ($1, $2, 'link', NULL, $3, $4, $5)",
+        )
+        .bind(tenant.as_str())
+        .bind(link.digit.as_str())
+        .bind(after)
+        .bind(link.linked_by)
+        .bind(link.reason)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(LinkInsert::Inserted);
+    }
+    let existing: Option<(String, String)> = sqlx::query_as(
+        "SELECT digit_customer_id, qbo_customer_id FROM links
+         WHERE tenant_id = $1 AND (digit_customer_id = $2 OR qbo_customer_id = $3)
+         ORDER BY (digit_customer_id = $2) DESC LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .bind(link.digit.as_str())
+    .bind(link.qbo)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match existing {
+        Some((digit, qbo)) if digit == link.digit.as_str() && qbo == link.qbo => {
+            LinkInsert::AlreadyLinked
+        }
+        Some((digit, qbo)) if digit == link.digit.as_str() => LinkInsert::DigitLinkedElsewhere(qbo),
+        Some((digit, _)) => LinkInsert::QboLinkedElsewhere(digit),
+        // Both conflicts vanished between the two statements: a concurrent unlink.
+        None => return Err(StoreError::Stale { entity: "link" }),
+    })
+}
+
+/// The links of the given QBO customers, as (digit id, qbo id).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.links.for_qbo", skip_all, err)]
+pub async fn links_of_qbo_customers(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT digit_customer_id, qbo_customer_id FROM links
+         WHERE tenant_id = $1 AND qbo_customer_id = ANY($2)",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo_ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Pairs a person rejected for the given Digit customers, as (digit id, qbo id).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.rejected_pairs.for_digit", skip_all, err)]
+pub async fn rejected_pairs_of(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT digit_customer_id, qbo_customer_id FROM rejected_pairs
+         WHERE tenant_id = $1 AND digit_customer_id = ANY($2)",
+    )
+    .bind(tenant.as_str())
+    .bind(digit_ids)
+    .fetch_all(conn)
+    .await?)
+}

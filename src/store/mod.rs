@@ -6,6 +6,7 @@ pub mod customers;
 mod error;
 pub mod jobs;
 pub mod links;
+pub mod mirror;
 pub mod qbo_limits;
 pub mod reviews;
 

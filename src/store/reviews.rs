@@ -57,3 +57,68 @@ pub async fn open_review_for(
         candidates: candidates.0,
     }))
 }
+
+/// What a review item asks a person to decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewKind {
+    /// Choose among match candidates (or none).
+    Match,
+    /// An inactive QBO customer holds the name: reactivate it and link, or create anew.
+    Reactivate,
+    /// QBO refused the name on create and the holder is not certainly this customer.
+    NameCollision,
+    /// A rename of a linked customer collides with another QBO name.
+    RenameCollision,
+}
+
+impl ReviewKind {
+    /// The stored spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Reactivate => "reactivate",
+            Self::NameCollision => "name_collision",
+            Self::RenameCollision => "rename_collision",
+        }
+    }
+}
+
+/// Opens a review item for a Digit customer unless one is open already. Returns the open
+/// item's id (the new one, or the one that was open).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.review_items.open", skip_all, err)]
+pub async fn open_review_item(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+    kind: ReviewKind,
+    reason: &str,
+    candidates: &[StoredCandidate],
+) -> Result<Uuid, StoreError> {
+    let created: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO review_items (id, tenant_id, digit_customer_id, state, kind, reason, candidates)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6)
+         ON CONFLICT (tenant_id, digit_customer_id) WHERE state = 'open' DO NOTHING
+         RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .bind(kind.as_str())
+    .bind(reason)
+    .bind(sqlx::types::Json(candidates))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match created {
+        Some(id) => Ok(id),
+        None => open_review_for(conn, tenant, digit)
+            .await?
+            .map(|open| open.id)
+            .ok_or(StoreError::Stale {
+                entity: "review item",
+            }),
+    }
+}

@@ -12,13 +12,46 @@ use tracing::{info, warn};
 
 use crate::{
     domain::{RealmId, TenantId},
-    error::ApiError,
     quickbooks::{QboClient, QboError, auth::RevokeOutcome},
     store::{
-        StoreError,
+        self, StoreError,
         connections::{self, Connection, ConnectionState},
     },
 };
+
+/// What connecting, reading or ending a connection can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// This process cannot talk to Intuit's OAuth endpoints.
+    #[error("{}", .0.message())]
+    Unconfigured(Unconfigured),
+    /// The company is connected live to another tenant.
+    #[error("QBO company {realm} is connected to another tenant; it must disconnect first")]
+    RealmTaken {
+        /// The company.
+        realm: RealmId,
+    },
+    /// Intuit refused the credential the caller gave.
+    #[error("{message}")]
+    CredentialRefused {
+        /// The request field holding the refused credential.
+        field: &'static str,
+        /// What happened and what to do.
+        message: &'static str,
+    },
+    /// The tenant never connected.
+    #[error("connection '{tenant}' not found")]
+    NotFound {
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// QBO or its OAuth endpoints failed.
+    #[error(transparent)]
+    Qbo(#[from] QboError),
+}
 
 /// The QBO environment a company lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,22 +110,27 @@ pub enum Unconfigured {
 }
 
 impl Unconfigured {
-    fn error(self) -> ApiError {
-        let (reason, message) = match self {
-            Self::TokenKey => (
-                "TOKEN_KEY_NOT_CONFIGURED",
+    /// The stable reason callers see.
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::TokenKey => "TOKEN_KEY_NOT_CONFIGURED",
+            Self::ClientSecret => "QBO_CLIENT_NOT_CONFIGURED",
+        }
+    }
+
+    /// What is missing and how to fix it.
+    #[must_use]
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TokenKey => {
                 "connecting needs a key to encrypt tokens at rest: set QBO_SYNC_TOKEN_KEY \
-                 (base64 of 32 bytes) and restart the service",
-            ),
-            Self::ClientSecret => (
-                "QBO_CLIENT_NOT_CONFIGURED",
+                 (base64 of 32 bytes) and restart the service"
+            }
+            Self::ClientSecret => {
                 "connecting needs the Intuit app's credentials: set QBO_SYNC_QBO_CLIENT_ID and \
-                 QBO_SYNC_QBO_CLIENT_SECRET and restart the service",
-            ),
-        };
-        ApiError::FailedPrecondition {
-            reason,
-            message: message.into(),
+                 QBO_SYNC_QBO_CLIENT_SECRET and restart the service"
+            }
         }
     }
 }
@@ -117,8 +155,11 @@ impl Connections {
     /// # Errors
     /// FAILED_PRECONDITION when unconfigured or the company is live for another tenant;
     /// INVALID_ARGUMENT when Intuit refuses the code or token; the QBO errors otherwise.
-    pub async fn connect(&self, request: ConnectRequest) -> Result<Connection, ApiError> {
-        let qbo = self.qbo.as_ref().map_err(|u| u.error())?;
+    pub async fn connect(&self, request: ConnectRequest) -> Result<Connection, ConnectionError> {
+        let qbo = self
+            .qbo
+            .as_ref()
+            .map_err(|u| ConnectionError::Unconfigured(*u))?;
         let ConnectRequest {
             tenant,
             realm,
@@ -146,7 +187,10 @@ impl Connections {
             }
         };
         outcome.map_err(|e| connect_error(e, &credential, &realm))?;
-        info!(tenant = %tenant, realm = %realm, "company connected");
+        // Jobs parked while the company was not connected can run now.
+        let mut db = self.pool.acquire().await.map_err(StoreError::from)?;
+        let unparked = store::jobs::unpark_tenant_jobs(&mut db, &tenant).await?;
+        info!(tenant = %tenant, realm = %realm, unparked, "company connected");
         self.get(&tenant).await
     }
 
@@ -154,7 +198,7 @@ impl Connections {
     ///
     /// # Errors
     /// NOT_FOUND when the tenant never connected; store errors.
-    pub async fn get(&self, tenant: &TenantId) -> Result<Connection, ApiError> {
+    pub async fn get(&self, tenant: &TenantId) -> Result<Connection, ConnectionError> {
         connections::load_connection(&self.pool, tenant)
             .await
             .map_err(|e| not_found(e, tenant))
@@ -165,11 +209,11 @@ impl Connections {
     ///
     /// # Errors
     /// NOT_FOUND when the tenant never connected; store errors.
-    pub async fn disconnect(&self, tenant: &TenantId) -> Result<Connection, ApiError> {
+    pub async fn disconnect(&self, tenant: &TenantId) -> Result<Connection, ConnectionError> {
         let outcome = match &self.qbo {
             Ok(qbo) => qbo.tokens().disconnect(tenant).await.map_err(|e| match e {
                 QboError::Store(store) => not_found(store, tenant),
-                other => ApiError::Qbo(other),
+                other => ConnectionError::Qbo(other),
             })?,
             Err(why) => self.erase_without_revoking(tenant, *why).await?,
         };
@@ -191,7 +235,7 @@ impl Connections {
         &self,
         tenant: &TenantId,
         why: Unconfigured,
-    ) -> Result<RevokeOutcome, ApiError> {
+    ) -> Result<RevokeOutcome, ConnectionError> {
         let conn = self.get(tenant).await?;
         if conn.state == ConnectionState::Disconnected && conn.refresh_token_enc.is_none() {
             return Ok(RevokeOutcome::AlreadyDisconnected);
@@ -206,42 +250,40 @@ impl Connections {
     }
 }
 
-fn realm_taken(realm: &RealmId) -> ApiError {
-    ApiError::FailedPrecondition {
-        reason: "REALM_CONNECTED_TO_ANOTHER_TENANT",
-        message: format!(
-            "QBO company {realm} is connected to another tenant; it must disconnect first"
-        ),
+fn realm_taken(realm: &RealmId) -> ConnectionError {
+    ConnectionError::RealmTaken {
+        realm: realm.clone(),
     }
 }
 
-fn not_found(error: StoreError, tenant: &TenantId) -> ApiError {
+fn not_found(error: StoreError, tenant: &TenantId) -> ConnectionError {
     match error {
-        StoreError::NotFound { .. } => ApiError::NotFound {
-            entity: "connection",
-            id: tenant.to_string(),
+        StoreError::NotFound { .. } => ConnectionError::NotFound {
+            tenant: tenant.clone(),
         },
-        other => ApiError::Store(other),
+        other => ConnectionError::Store(other),
     }
 }
 
 /// Intuit's `invalid_grant` on a connect means the caller's credential is bad, not that a
 /// stored connection died.
-fn connect_error(error: QboError, credential: &Credential, realm: &RealmId) -> ApiError {
+fn connect_error(error: QboError, credential: &Credential, realm: &RealmId) -> ConnectionError {
     match (error, credential) {
-        (QboError::NeedsReauth, Credential::Code { .. }) => ApiError::invalid(
-            "authorization_code",
-            "Intuit refused the authorization code (invalid_grant): it expired, was already \
+        (QboError::NeedsReauth, Credential::Code { .. }) => ConnectionError::CredentialRefused {
+            field: "authorization_code",
+            message: "Intuit refused the authorization code (invalid_grant): it expired, was already \
              used, or was issued for another redirect_uri; start the OAuth flow again",
-        ),
-        (QboError::NeedsReauth, Credential::RefreshToken(_)) => ApiError::invalid(
-            "refresh_token",
-            "Intuit refused the refresh token (invalid_grant): it expired, was revoked, or was \
-             superseded by a newer one",
-        ),
+        },
+        (QboError::NeedsReauth, Credential::RefreshToken(_)) => {
+            ConnectionError::CredentialRefused {
+                field: "refresh_token",
+                message: "Intuit refused the refresh token (invalid_grant): it expired, was \
+                          revoked, or was superseded by a newer one",
+            }
+        }
         (QboError::Store(store), _) if store.is_conflict_on("connections_live_realm_key") => {
             realm_taken(realm)
         }
-        (other, _) => ApiError::Qbo(other),
+        (other, _) => ConnectionError::Qbo(other),
     }
 }
