@@ -80,6 +80,11 @@ pub fn reason(status: &Status) -> String {
 
 /// The tenant's refresh token, decrypted from its row.
 pub async fn stored_refresh_token(app: &TestApp, tenant: &str) -> String {
+    stored_refresh_token_of(app, tenant, REALM).await
+}
+
+/// The refresh token of a tenant connected to `realm`, decrypted from its row.
+pub async fn stored_refresh_token_of(app: &TestApp, tenant: &str, realm: &str) -> String {
     let sealed: Vec<u8> =
         sqlx::query_scalar("SELECT refresh_token_enc FROM connections WHERE tenant_id = $1")
             .bind(tenant)
@@ -87,7 +92,7 @@ pub async fn stored_refresh_token(app: &TestApp, tenant: &str) -> String {
             .await
             .unwrap();
     cipher()
-        .open(tenant, REALM, &sealed)
+        .open(tenant, realm, &sealed)
         .unwrap()
         .expose_secret()
         .to_owned()

@@ -22,6 +22,7 @@ use qbo_sync::{
     },
     shutdown::Shutdown,
     simulator::Simulator,
+    worker::Worker,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -36,6 +37,9 @@ pub struct TestApp {
     pub proxy: DbProxy,
     pub shutdown: Shutdown,
     pub server: JoinHandle<anyhow::Result<()>>,
+    /// The replica's worker when QBO is configured (run it with `try_run_next`, after
+    /// starting the app with `--workers 0`).
+    pub worker: Option<Arc<Worker>>,
 }
 
 impl TestApp {
@@ -109,6 +113,7 @@ impl TestApp {
             .await
             .expect("build app");
         let (grpc_addr, http_addr) = (app.grpc_addr(), app.http_addr());
+        let worker = app.worker();
         let server = tokio::spawn(app.run());
         let channel = Channel::from_shared(format!("http://{grpc_addr}"))
             .unwrap()
@@ -122,6 +127,7 @@ impl TestApp {
             proxy,
             shutdown,
             server,
+            worker,
         }
     }
 

@@ -28,7 +28,10 @@ pub use update::Updated;
 use super::connections::Unconfigured;
 use crate::{
     domain::{DigitCustomer, DigitCustomerId, LinkMethod, TenantId},
-    matching::{self, Candidate, Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord},
+    matching::{
+        self, Candidate, Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord,
+        score::{MAX_REVIEW_SCORE, MIN_NAME_SIMILARITY, name_similarity},
+    },
     quickbooks::{Lane, QboClient, QboCustomer, QboError},
     store::{
         self, StoreError,
@@ -43,6 +46,8 @@ use crate::{
 pub const PUSH_CUSTOMER_JOB: &str = "push_customer";
 /// The job kind that sends a linked customer's changed name, e-mail or phone to QBO.
 pub const UPDATE_CUSTOMER_JOB: &str = "update_qbo_customer";
+/// The most candidates a push's own review item lists.
+const MAX_REVIEW_CANDIDATES: usize = 5;
 /// Who pushes, in links and audit events.
 pub const PUSH_ACTOR: &str = "qbo-sync:push";
 
@@ -230,18 +235,14 @@ impl Pusher {
             .iter()
             .zip(fetched)
             .map(|(item, found)| {
-                let (_, truncated) = found.map_err(Arc::new)?;
+                let (customers, truncated) = found.map_err(Arc::new)?;
                 let decision = decided
                     .remove(item.target.customer.id.as_str())
                     .unwrap_or(Decision::Unmatched);
                 Ok(match decision {
-                    // Too many names share the word to be sure none is this customer.
-                    Decision::Unmatched if truncated => Decision::Review {
-                        reason: "more QuickBooks customers share a word with this name than \
-                                 one lookup returns: check that none of them is this customer"
-                            .into(),
-                        candidates: vec![],
-                    },
+                    Decision::Unmatched => {
+                        before_create(&item.target.customer, &customers, truncated)
+                    }
                     other => other,
                 })
             })
@@ -383,6 +384,51 @@ impl Pusher {
                 .await?;
         Ok(Pushed::ToReview { review_item_id })
     }
+}
+
+/// The last check before a create: the matcher found no candidate, but a QBO customer the
+/// lookup returned may still be this one under a spelling the matcher's blocking does not
+/// pair (an abbreviation inside the name, say). A create there would be a duplicate, so a
+/// similar name goes to a person instead; so does a lookup that was cut short.
+fn before_create(customer: &DigitCustomer, found: &[QboCustomer], truncated: bool) -> Decision {
+    let mine = matching::normalize_name(&customer.display_name);
+    let mut similar: Vec<Candidate> = found
+        .iter()
+        .filter_map(|c| {
+            let theirs = matching::normalize_name(&c.display_name);
+            // As in the matcher: numbers must agree (`Store 12` is never `Store 13`).
+            let score = name_similarity(&mine, &theirs);
+            (score >= MIN_NAME_SIMILARITY && mine.numbers() == theirs.numbers()).then(|| {
+                Candidate {
+                    qbo_id: c.id.clone(),
+                    display_name: c.display_name.clone(),
+                    active: c.active,
+                    linked_to: None,
+                    score: score.min(MAX_REVIEW_SCORE),
+                    reasons: vec![format!("similar name: '{}'", c.display_name)],
+                }
+            })
+        })
+        .collect();
+    similar.sort_by(|a, b| b.score.total_cmp(&a.score));
+    similar.truncate(MAX_REVIEW_CANDIDATES);
+    if !similar.is_empty() {
+        return Decision::Review {
+            reason: "QuickBooks has customers with similar names; qbo-sync will not create \
+                     a possible duplicate"
+                .into(),
+            candidates: similar,
+        };
+    }
+    if truncated {
+        return Decision::Review {
+            reason: "more QuickBooks customers share a word with this name than one lookup \
+                     returns: check that none of them is this customer"
+                .into(),
+            candidates: vec![],
+        };
+    }
+    Decision::Unmatched
 }
 
 /// The QBO customers whose name holds the customer's most identifying word, and whether the
