@@ -16,6 +16,5 @@ pub mod pgcluster;
 pub mod proto;
 pub mod quickbooks;
 pub mod shutdown;
-pub mod simulator;
 pub mod store;
 pub mod telemetry;
