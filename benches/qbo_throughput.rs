@@ -23,6 +23,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use qbo_sim::{FaultConfig, SimStats, Simulator, SimulatorConfig};
 use qbo_sync::{
     crypto::TokenCipher,
     domain::{DigitCustomerId, RealmId, TenantId},
@@ -31,7 +32,6 @@ use qbo_sync::{
         BatchCreate, CreateOutcome, Lane, NewCustomer, QboClient, RequestId,
         settings::default_qbo_config,
     },
-    simulator::{FaultConfig, SimStats, Simulator, SimulatorConfig},
 };
 use secrecy::SecretString;
 use serde_json::json;

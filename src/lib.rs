@@ -15,7 +15,6 @@ pub mod proto;
 pub mod quickbooks;
 pub mod service;
 pub mod shutdown;
-pub mod simulator;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -1,11 +1,11 @@
 //! ConnectionService end to end: the real server, real PostgreSQL, and the QBO simulator's
 //! OAuth endpoints over HTTP: connecting, reading, refusals, one tenant per company.
 
+use qbo_sim::{Simulator, SimulatorConfig};
 use qbo_sync::{
     domain::TenantId,
     proto::v1 as pb,
     quickbooks::{Lane, QboClient, QboError},
-    simulator::{Simulator, SimulatorConfig},
 };
 use tonic::Code;
 use tonic_types::StatusExt;

@@ -1,12 +1,12 @@
 //! ConnectionService: disconnecting, and starting without (or with a bad) token key.
 
+use qbo_sim::{Simulator, SimulatorConfig};
 use qbo_sync::{
     app::{App, Listeners, Migrations},
     config::Config,
     pgcluster::fresh_database,
     proto::v1 as pb,
     shutdown::Shutdown,
-    simulator::{Simulator, SimulatorConfig},
 };
 use tokio::net::TcpListener;
 use tonic::Code;

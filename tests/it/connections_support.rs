@@ -3,10 +3,8 @@
 //! would).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use qbo_sync::{
-    proto::v1 as pb,
-    simulator::{Simulator, SimulatorConfig},
-};
+use qbo_sim::{Simulator, SimulatorConfig};
+use qbo_sync::proto::v1 as pb;
 use secrecy::ExposeSecret;
 use tonic::Status;
 use tonic_types::StatusExt;

@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use qbo_sim::Simulator;
 pub use qbo_sync::pgcluster::fresh_database;
 use qbo_sync::{
     app::{App, Listeners, Migrations},
@@ -21,7 +22,6 @@ use qbo_sync::{
         customer_sync_service_client::CustomerSyncServiceClient,
     },
     shutdown::Shutdown,
-    simulator::Simulator,
     worker::Worker,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

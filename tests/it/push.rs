@@ -2,10 +2,8 @@
 //! customer someone made first, creates only what QBO lacks, and turns every 6240 into a link,
 //! a qualified name or a review item, never a duplicate.
 
-use qbo_sync::{
-    proto::v1 as pb,
-    simulator::{FaultConfig, SimulatorConfig, StringMatch},
-};
+use qbo_sim::{FaultConfig, SimulatorConfig, StringMatch};
+use qbo_sync::proto::v1 as pb;
 
 use crate::push_support::{REALM, customer, world};
 

@@ -1,11 +1,7 @@
 //! A connected tenant on a server pointed at the simulator, with the worker run by hand.
 
-use qbo_sync::{
-    proto::v1 as pb,
-    simulator::{Simulator, SimulatorConfig},
-    store::jobs::JobRow,
-    worker::RunReport,
-};
+use qbo_sim::{Simulator, SimulatorConfig};
+use qbo_sync::{proto::v1 as pb, store::jobs::JobRow, worker::RunReport};
 use serde_json::json;
 
 use crate::{

@@ -1,9 +1,7 @@
 //! OAuth against the simulator's token endpoint, with tokens in PostgreSQL.
 
-use qbo_sync::{
-    quickbooks::{Lane, QboError},
-    simulator::SimulatorConfig,
-};
+use qbo_sim::SimulatorConfig;
+use qbo_sync::quickbooks::{Lane, QboError};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use qbo_sim::{FaultConfig, SimulatorConfig};
 use qbo_sync::{
     domain::DigitCustomerId,
     quickbooks::{CreateOutcome, CustomerPatch, Lane, NewCustomer, QboError, RequestId},
-    simulator::{FaultConfig, SimulatorConfig},
 };
 use serde_json::json;
 
@@ -274,7 +274,7 @@ async fn retry_after_is_honoured_instead_of_hammering() {
 #[tokio::test]
 async fn merged_away_customers_show_as_gone_and_sub_customers_get_their_parent() {
     let config = SimulatorConfig {
-        merge_variant: qbo_sync::simulator::MergeVariant::Deleted,
+        merge_variant: qbo_sim::MergeVariant::Deleted,
         ..SimulatorConfig::default()
     };
     let h = harness(config, |_| {}).await;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use qbo_sim::{DropStyle, FaultConfig, SimulatorConfig};
 use qbo_sync::{
     domain::{DigitCustomerId, TenantId},
     quickbooks::{BatchCreate, CreateOutcome, Lane, NameHolderKind, QboError, RequestId},
-    simulator::{DropStyle, FaultConfig, SimulatorConfig},
 };
 
 use crate::{
@@ -198,7 +198,7 @@ async fn batch_creates_correlate_by_bid_and_survive_a_lost_answer() {
 #[tokio::test]
 async fn a_case_sensitive_server_still_finds_the_holder_by_scanning() {
     let config = SimulatorConfig {
-        string_match: qbo_sync::simulator::StringMatch::CaseSensitive,
+        string_match: qbo_sim::StringMatch::CaseSensitive,
         ..SimulatorConfig::default()
     };
     let h = harness(config, |_| {}).await;
@@ -226,9 +226,7 @@ async fn a_case_sensitive_server_still_finds_the_holder_by_scanning() {
 #[tokio::test]
 async fn an_id_in_the_detail_that_belongs_to_a_vendor_is_not_mistaken_for_a_customer() {
     let config = SimulatorConfig {
-        duplicate_detail: qbo_sync::simulator::DuplicateDetailPolicy::always(
-            qbo_sync::simulator::DuplicateDetail::WithId,
-        ),
+        duplicate_detail: qbo_sim::DuplicateDetailPolicy::always(qbo_sim::DuplicateDetail::WithId),
         ..SimulatorConfig::default()
     };
     let h = harness(config, |_| {}).await;

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use qbo_sim::{Simulator, SimulatorConfig};
 use qbo_sync::{
     config::QboConfig,
     crypto::TokenCipher,
     domain::{RealmId, TenantId},
     pgcluster::{FreshDatabase, fresh_database},
     quickbooks::{CreateOutcome, Lane, QboClient, settings::default_qbo_config},
-    simulator::{Simulator, SimulatorConfig},
 };
 use secrecy::SecretString;
 use serde_json::json;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use qbo_sim::{FaultConfig, SimulatorConfig, ThrottleStyle};
 use qbo_sync::{
     domain::{DigitCustomerId, TenantId},
     quickbooks::{BatchCreate, CreateOutcome, Lane, NewCustomer, QboClient, RequestId},
-    simulator::{FaultConfig, SimulatorConfig, ThrottleStyle},
 };
 
 use crate::qbo_harness::harness;

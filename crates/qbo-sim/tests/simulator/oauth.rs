@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use qbo_sync::simulator::{Simulator, SimulatorConfig};
+use qbo_sim::{Simulator, SimulatorConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use qbo_sync::simulator::{DropStyle, FaultConfig, SimulatorConfig, ThrottleStyle};
+use qbo_sim::{DropStyle, FaultConfig, SimulatorConfig, ThrottleStyle};
 use reqwest::StatusCode;
 use serde_json::json;
 

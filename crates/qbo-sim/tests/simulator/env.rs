@@ -1,6 +1,6 @@
 //! A simulator with one connected realm and a reqwest client, plus request helpers.
 
-use qbo_sync::simulator::{Simulator, SimulatorConfig};
+use qbo_sim::{Simulator, SimulatorConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

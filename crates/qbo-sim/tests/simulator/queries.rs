@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use qbo_sync::simulator::{SimulatorConfig, StringMatch};
+use qbo_sim::{SimulatorConfig, StringMatch};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use qbo_sync::simulator::{MergeVariant, SimulatorConfig};
+use qbo_sim::{MergeVariant, SimulatorConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

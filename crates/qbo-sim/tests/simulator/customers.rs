@@ -1,7 +1,7 @@
 //! Customer create / read / update, name rules, 6240 variants, 5010, sub-customers, merges,
 //! seeding and requestid replay.
 
-use qbo_sync::simulator::{DuplicateDetail, DuplicateDetailPolicy, MergeVariant, SimulatorConfig};
+use qbo_sim::{DuplicateDetail, DuplicateDetailPolicy, MergeVariant, SimulatorConfig};
 use reqwest::StatusCode;
 use serde_json::json;
 
