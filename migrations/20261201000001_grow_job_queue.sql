@@ -42,3 +42,12 @@ CREATE INDEX digit_customers_name_key_idx ON digit_customers (tenant_id, name_ke
 -- inactive QBO customer that holds the name, or settle a name QBO refused.
 ALTER TABLE review_items ADD COLUMN kind text NOT NULL DEFAULT 'match'
     CHECK (kind IN ('match', 'reactivate', 'name_collision', 'rename_collision'));
+
+-- When each tenant's mirror was last read whole from QBO, and who is reading it now (a lease,
+-- so one replica reads while the others wait, and a dead reader's lease runs out).
+CREATE TABLE mirror_state (
+    tenant_id           text        PRIMARY KEY,
+    refreshed_at        timestamptz,
+    refreshing_by       text,
+    refreshing_until    timestamptz
+);

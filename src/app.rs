@@ -32,7 +32,7 @@ use crate::{
     service::{
         connections::{Connections, Unconfigured},
         customers::Customers,
-        push::Pusher,
+        push::{PushSettings, Pusher},
     },
     shutdown::Shutdown,
     store, telemetry,
@@ -109,7 +109,12 @@ impl App {
         let connections = Connections::new(pool.clone(), qbo.clone());
         // Without a QBO client this replica runs no QBO jobs; they wait for one that can.
         let worker = qbo.is_ok().then(|| {
-            let handlers = qbo_handlers(Pusher::new(pool.clone(), qbo), config.qbo.qbo_batch_size);
+            let push = PushSettings {
+                mirror_backlog: config.push.push_mirror_backlog,
+                mirror_max_age: config.push.push_mirror_max_age,
+            };
+            let pusher = Pusher::new(pool.clone(), qbo).with_settings(push);
+            let handlers = qbo_handlers(pusher, config.qbo.qbo_batch_size);
             let settings = WorkerSettings::from_config(&config.worker);
             Arc::new(Worker::new(pool.clone(), handlers, settings))
         });

@@ -21,6 +21,8 @@ pub struct Config {
     #[command(flatten)]
     pub worker: WorkerConfig,
     #[command(flatten)]
+    pub push: PushConfig,
+    #[command(flatten)]
     pub log: LogConfig,
 }
 
@@ -237,6 +239,21 @@ pub struct WorkerConfig {
     /// How long succeeded and cancelled jobs are kept (dead jobs stay until handled).
     #[arg(long, env = "QBO_SYNC_JOB_RETENTION", default_value = "24h", value_parser = parse_duration)]
     pub job_retention: Duration,
+}
+
+/// How pushes look for a customer in QBO before creating it.
+#[derive(Debug, Clone, Args)]
+pub struct PushConfig {
+    /// A bulk push (a backfill: `BatchUpsertCustomers`) decides from the mirror of the
+    /// tenant's QBO customers once at least this many pushes of the tenant wait, reading the
+    /// whole company once instead of looking each customer up; fewer are looked up live.
+    #[arg(long, env = "QBO_SYNC_PUSH_MIRROR_BACKLOG", default_value_t = 100)]
+    pub push_mirror_backlog: i64,
+    /// How old a mirror a bulk push may decide from; an older one is read again first. A QBO
+    /// customer created in that window with a differently written name is not seen (one with
+    /// the same name still meets QBO's 6240 and is linked).
+    #[arg(long, env = "QBO_SYNC_PUSH_MIRROR_MAX_AGE", default_value = "10m", value_parser = parse_duration)]
+    pub push_mirror_max_age: Duration,
 }
 
 /// Logging settings.

@@ -476,3 +476,18 @@ pub async fn list_jobs(pool: &PgPool, tenant: &TenantId) -> Result<Vec<JobRow>, 
     .fetch_all(pool)
     .await?)
 }
+
+/// How many jobs of `kind` the tenant has queued (due or not).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.jobs.queued_count", skip_all, err)]
+pub async fn queued_count(pool: &PgPool, tenant: &TenantId, kind: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE tenant_id = $1 AND kind = $2 AND state = 'queued'",
+    )
+    .bind(tenant.as_str())
+    .bind(kind)
+    .fetch_one(pool)
+    .await?)
+}

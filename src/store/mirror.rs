@@ -1,8 +1,10 @@
 //! The mirror of each tenant's QBO customers (`qbo_customers`), as last read from QBO, with
 //! the matcher's keys.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use tracing::instrument;
 
 use super::StoreError;
@@ -113,4 +115,188 @@ pub async fn upsert_mirrored_customers(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Takes the lease to read the tenant's whole mirror from QBO, unless another reader holds
+/// it. Returns the database time the read starts at (what "fresh" will be measured from).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.mirror_state.begin_refresh", skip_all, err)]
+pub async fn begin_refresh(
+    pool: &PgPool,
+    tenant: &TenantId,
+    token: &str,
+    lease: Duration,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO mirror_state (tenant_id, refreshing_by, refreshing_until)
+         VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')
+         ON CONFLICT (tenant_id) DO UPDATE SET refreshing_by = EXCLUDED.refreshing_by,
+             refreshing_until = EXCLUDED.refreshing_until
+         WHERE mirror_state.refreshing_until IS NULL OR mirror_state.refreshing_until < clock_timestamp()
+         RETURNING clock_timestamp()",
+    )
+    .bind(tenant.as_str())
+    .bind(token)
+    .bind(micros(lease))
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Extends the reader's lease (after each page).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.mirror_state.extend_refresh", skip_all, err)]
+pub async fn extend_refresh(
+    pool: &PgPool,
+    tenant: &TenantId,
+    token: &str,
+    lease: Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mirror_state SET refreshing_until = clock_timestamp() + $3 * interval '1 microsecond'
+         WHERE tenant_id = $1 AND refreshing_by = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(token)
+    .bind(micros(lease))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Ends a read: with `refreshed_at` when it completed, without when it failed.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.mirror_state.end_refresh", skip_all, err)]
+pub async fn end_refresh(
+    pool: &PgPool,
+    tenant: &TenantId,
+    token: &str,
+    refreshed_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mirror_state SET refreshing_by = NULL, refreshing_until = NULL,
+                refreshed_at = COALESCE($3, refreshed_at)
+         WHERE tenant_id = $1 AND refreshing_by = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(token)
+    .bind(refreshed_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How long ago the tenant's mirror was last read whole; `None` when never.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.mirror_state.age", skip_all, err)]
+pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Duration>, StoreError> {
+    let secs: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM clock_timestamp() - refreshed_at)::float8
+         FROM mirror_state WHERE tenant_id = $1 AND refreshed_at IS NOT NULL",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
+/// Mirrored customers whose name key is one of `keys` or whose DisplayName contains one of
+/// `words` (ignoring case): the candidates of a push decided from the mirror.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.similar", skip_all, err)]
+pub async fn similar_mirrored(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    words: &[String],
+    keys: &[String],
+) -> Result<Vec<MirroredCustomer>, StoreError> {
+    let patterns: Vec<String> = words
+        .iter()
+        .map(|w| format!("%{}%", escape_like(w)))
+        .collect();
+    let rows: Vec<MirrorRow> = sqlx::query_as(
+        "SELECT qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
+                level, active, company_name, given_name, family_name, email, phone,
+                qbo_last_updated_at, name_key, email_key, normalizer_version
+         FROM qbo_customers
+         WHERE tenant_id = $1 AND NOT missing
+           AND (name_key = ANY($2) OR display_name ILIKE ANY($3))
+         LIMIT 10000",
+    )
+    .bind(tenant.as_str())
+    .bind(keys)
+    .bind(&patterns)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
+}
+
+/// Escapes LIKE's wildcards and its escape character.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[derive(sqlx::FromRow)]
+struct MirrorRow {
+    qbo_id: String,
+    sync_token: String,
+    display_name: String,
+    fully_qualified_name: Option<String>,
+    parent_qbo_id: Option<String>,
+    is_job: bool,
+    level: i32,
+    active: bool,
+    company_name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    qbo_last_updated_at: Option<DateTime<Utc>>,
+    name_key: Option<String>,
+    email_key: Option<String>,
+    normalizer_version: i32,
+}
+
+impl MirrorRow {
+    fn into_domain(self) -> MirroredCustomer {
+        MirroredCustomer {
+            qbo_id: self.qbo_id,
+            sync_token: self.sync_token,
+            display_name: self.display_name,
+            fully_qualified_name: self.fully_qualified_name,
+            parent_qbo_id: self.parent_qbo_id,
+            is_job: self.is_job,
+            level: self.level,
+            active: self.active,
+            company_name: self.company_name,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            email: self.email,
+            phone: self.phone,
+            qbo_last_updated_at: self.qbo_last_updated_at,
+            name_key: self.name_key.unwrap_or_default(),
+            email_key: self.email_key,
+            normalizer_version: self.normalizer_version,
+        }
+    }
 }

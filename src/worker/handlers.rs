@@ -14,6 +14,8 @@ use crate::{
 
 /// When a throttled job runs again if QBO named no time.
 const THROTTLE_RETRY: Duration = Duration::from_secs(30);
+/// When a bulk push looks again whether the mirror read it waits for is done.
+const MIRROR_WAIT: Duration = Duration::from_secs(2);
 /// When a job runs again on a replica that cannot call QBO (another one may).
 const UNCONFIGURED_RETRY: Duration = Duration::from_secs(60);
 
@@ -131,6 +133,10 @@ pub fn outcome_of(error: &PushError) -> JobOutcome {
             why: text,
         },
         PushError::Store(_) => JobOutcome::Retry { error: text },
+        PushError::MirrorBusy => JobOutcome::Throttled {
+            retry_in: MIRROR_WAIT,
+            why: text,
+        },
         PushError::Qbo(qbo) => match qbo {
             QboError::Throttled { retry_after } => JobOutcome::Throttled {
                 retry_in: retry_after.unwrap_or(THROTTLE_RETRY),

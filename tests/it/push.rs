@@ -441,3 +441,52 @@ async fn a_job_of_a_replica_that_died_mid_push_is_finished_without_a_duplicate()
         .unwrap();
     assert_eq!((job.state.as_str(), job.attempts), ("succeeded", 2));
 }
+
+#[tokio::test]
+async fn a_backfill_reads_the_company_once_and_decides_from_the_mirror() {
+    let w = world(
+        SimulatorConfig::default(),
+        &[("--push-mirror-backlog", "50")],
+    )
+    .await;
+    let existing: Vec<String> = (0..80)
+        .map(|i| format!("Backfill {i:03} Traders"))
+        .collect();
+    let names: Vec<&str> = existing.iter().map(String::as_str).collect();
+    let ids = w.seed(&names);
+    // 80 the company has (written in capitals in Digit), 40 it does not.
+    let customers: Vec<pb::DigitCustomer> = (0..120)
+        .map(|i| customer(&format!("b{i}"), &format!("BACKFILL {i:03} TRADERS")))
+        .collect();
+    w.app
+        .customers()
+        .batch_upsert_customers(pb::BatchUpsertCustomersRequest {
+            tenant_id: crate::push_support::TENANT.into(),
+            customers,
+            skip_push: false,
+        })
+        .await
+        .unwrap();
+    w.run_jobs().await;
+    for (i, id) in ids.iter().enumerate() {
+        let (linked_to, method, _) = w.linked(&format!("b{i}")).await;
+        assert_eq!(&linked_to, id);
+        assert_eq!(method, pb::LinkMethod::AutoNormalized);
+    }
+    for i in 80..120 {
+        let (_, method, _) = w.linked(&format!("b{i}")).await;
+        assert_eq!(method, pb::LinkMethod::CreatedInQbo);
+    }
+    assert_eq!(w.qbo_count(), 120);
+    let stats = w.sim.stats();
+    let queries = stats.per_endpoint.get("query").copied().unwrap_or(0);
+    assert!(
+        queries <= 2,
+        "one read of the company, not a lookup per customer: {queries}"
+    );
+    assert_eq!(
+        stats.per_endpoint.get("batch").copied(),
+        Some(2),
+        "40 creates, 2 batches"
+    );
+}

@@ -13,6 +13,7 @@
 //! What QBO answers to a create is settled in `settle.rs` (6240 Duplicate Name Exists and
 //! creates whose answer was lost).
 
+mod mirror;
 mod names;
 mod settle;
 mod update;
@@ -22,6 +23,8 @@ use std::{collections::HashMap, sync::Arc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use mirror::PushSettings;
+use mirror::Source;
 pub use names::{MAX_QUALIFIED_NAMES, lookup_word, qbo_display_name, qualified_name};
 pub use update::Updated;
 
@@ -76,6 +79,10 @@ pub enum PushError {
     /// QBO failed.
     #[error(transparent)]
     Qbo(#[from] QboError),
+    /// Another replica is reading the tenant's QBO customers into the mirror; the push
+    /// waits for it rather than read them twice.
+    #[error("another replica is reading the company's customers into the mirror")]
+    MirrorBusy,
 }
 
 /// A push's result for one customer; a failure may be shared by the customers of a group.
@@ -107,6 +114,7 @@ pub enum Pushed {
 pub struct Pusher {
     pool: PgPool,
     qbo: Result<Arc<QboClient>, Unconfigured>,
+    settings: PushSettings,
 }
 
 /// One customer on its way to QBO.
@@ -120,7 +128,18 @@ impl Pusher {
     /// The use cases over the store and (when configured) the QBO client.
     #[must_use]
     pub fn new(pool: PgPool, qbo: Result<Arc<QboClient>, Unconfigured>) -> Self {
-        Self { pool, qbo }
+        Self {
+            pool,
+            qbo,
+            settings: PushSettings::default(),
+        }
+    }
+
+    /// The same use cases with other settings.
+    #[must_use]
+    pub fn with_settings(mut self, settings: PushSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
     fn client(&self) -> Result<&Arc<QboClient>, PushError> {
@@ -142,7 +161,11 @@ impl Pusher {
             Err(e) => return fail_all(ids.len(), e),
         };
         let decisions = match self.client() {
-            Ok(qbo) => self.decide(qbo, tenant, &items, lane).await,
+            Ok(_) if items.is_empty() => Vec::new(),
+            Ok(qbo) => match self.source(tenant, lane, items.len()).await {
+                Ok(source) => self.decide(qbo, tenant, &items, lane, source).await,
+                Err(e) => fail_all(items.len(), e),
+            },
             Err(e) => fail_all(items.len(), e),
         };
         let mut creates = Vec::new();
@@ -207,23 +230,32 @@ impl Pusher {
         tenant: &TenantId,
         items: &[Item],
         lane: Lane,
+        source: Source,
     ) -> Vec<Result<Decision, Arc<PushError>>> {
         let mut fetched = Vec::with_capacity(items.len());
-        let mut pool: HashMap<String, QboCustomer> = HashMap::new();
-        for item in items {
-            let found = similar_customers(qbo, tenant, &item.target.customer, lane).await;
-            if let Ok((customers, _)) = &found {
-                for c in customers {
-                    pool.insert(c.id.clone(), c.clone());
+        match source {
+            Source::Live => {
+                for item in items {
+                    fetched.push(similar_customers(qbo, tenant, &item.target.customer, lane).await);
                 }
             }
-            fetched.push(found);
+            Source::Mirror => match self.similar_in_mirror(tenant, items).await {
+                Ok(lists) => fetched.extend(lists.into_iter().map(|l| Ok((l, false)))),
+                Err(e) => return fail_all(items.len(), e),
+            },
+        }
+        let mut pool: HashMap<String, QboCustomer> = HashMap::new();
+        for (customers, _) in fetched.iter().flatten() {
+            for c in customers {
+                pool.insert(c.id.clone(), c.clone());
+            }
         }
         let qbo_customers: Vec<QboCustomer> = pool.into_values().collect();
         let decided = self
             .match_against(
                 tenant,
                 &qbo_customers,
+                source == Source::Live,
                 items.iter().map(|i| &i.target.customer),
             )
             .await;
@@ -249,18 +281,21 @@ impl Pusher {
             .collect()
     }
 
-    /// Mirrors `qbo_customers` and runs the matcher for `customers` against them, with the
+    /// Mirrors `qbo_customers` (when they come from QBO now) and runs the matcher for `customers` against them, with the
     /// tenant's links, rejected pairs and the Digit customers sharing their names.
     async fn match_against<'a>(
         &self,
         tenant: &TenantId,
         qbo_customers: &[QboCustomer],
+        fresh_from_qbo: bool,
         customers: impl Iterator<Item = &'a DigitCustomer>,
     ) -> Result<HashMap<String, Decision>, PushError> {
         let customers: Vec<&DigitCustomer> = customers.collect();
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        let mirrored: Vec<MirroredCustomer> = qbo_customers.iter().map(mirrored).collect();
-        store::mirror::upsert_mirrored_customers(&mut conn, tenant, &mirrored).await?;
+        if fresh_from_qbo {
+            let mirrored: Vec<MirroredCustomer> = qbo_customers.iter().map(mirrored).collect();
+            store::mirror::upsert_mirrored_customers(&mut conn, tenant, &mirrored).await?;
+        }
         let keys: Vec<String> = customers
             .iter()
             .map(|c| matching::customer_keys(&c.display_name, None).name_key)
