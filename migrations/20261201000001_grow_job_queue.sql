@@ -51,3 +51,8 @@ CREATE TABLE mirror_state (
     refreshing_by       text,
     refreshing_until    timestamptz
 );
+
+-- The words of each mirrored name (lower case), so a push deciding from the mirror finds the
+-- customers sharing a word through an index instead of scanning the tenant's mirror.
+ALTER TABLE qbo_customers ADD COLUMN name_words text[] NOT NULL DEFAULT '{}';
+CREATE INDEX qbo_customers_name_words_idx ON qbo_customers USING gin (name_words);

@@ -88,7 +88,7 @@ pub struct NewLink<'a> {
     pub reason: &'a str,
 }
 
-/// What [`insert_link`] found.
+/// What writing a link found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkInsert {
     /// The link was written, with its audit event.
@@ -101,53 +101,77 @@ pub enum LinkInsert {
     QboLinkedElsewhere(String),
 }
 
-/// Writes a link and its audit event, unless either side is linked already. Run it in the
-/// transaction that must see the link.
+/// Writes links and their audit events (one statement for all of them), unless a side is
+/// linked already; one answer per link, in order. Run it in the transaction that must see the
+/// links.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.links.insert", skip_all, err)]
-pub async fn insert_link(
+#[instrument(name = "db.links.insert_many", skip_all, fields(count = links.len()), err)]
+pub async fn insert_links(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    links: &[NewLink<'_>],
+) -> Result<Vec<LinkInsert>, StoreError> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = |f: fn(&NewLink<'_>) -> String| -> Vec<String> { links.iter().map(f).collect() };
+    let reasons: Vec<serde_json::Value> =
+        links.iter().map(|l| serde_json::json!(l.reasons)).collect();
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "WITH input AS (
+             SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::jsonb[],
+                                  $7::int4[], $8::text[], $9::text[])
+                 AS t(digit, qbo, method, score, reasons, nver, linked_by, reason)),
+         written AS (
+             INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score,
+                                reasons, normalizer_version, linked_by)
+             SELECT $1, digit, qbo, method, score, reasons, nver, linked_by FROM input
+             ON CONFLICT DO NOTHING
+             RETURNING digit_customer_id, qbo_customer_id),
+         events AS (
+             INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor, reason)
+             SELECT $1, i.digit, 'link', NULL,
+                    jsonb_build_object('qbo_customer_id', i.qbo, 'method', i.method,
+                                       'score', i.score, 'reasons', i.reasons),
+                    i.linked_by, i.reason
+             FROM written w JOIN input i ON i.digit = w.digit_customer_id AND i.qbo = w.qbo_customer_id)
+         SELECT digit_customer_id FROM written",
+    )
+    .bind(tenant.as_str())
+    .bind(text(|l| l.digit.to_string()))
+    .bind(text(|l| l.qbo.to_owned()))
+    .bind(text(|l| l.method.as_str().to_owned()))
+    .bind(links.iter().map(|l| l.score.clamp(0.0, 1.0)).collect::<Vec<_>>())
+    .bind(reasons)
+    .bind(
+        links
+            .iter()
+            .map(|l| i32::try_from(l.normalizer_version).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind(text(|l| l.linked_by.to_owned()))
+    .bind(text(|l| l.reason.to_owned()))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut answers = Vec::with_capacity(links.len());
+    for link in links {
+        if inserted.iter().any(|d| d == link.digit.as_str()) {
+            answers.push(LinkInsert::Inserted);
+        } else {
+            answers.push(existing_link(conn, tenant, link).await?);
+        }
+    }
+    Ok(answers)
+}
+
+/// Why a link could not be written: which side is taken, and by what.
+async fn existing_link(
     conn: &mut PgConnection,
     tenant: &TenantId,
     link: &NewLink<'_>,
 ) -> Result<LinkInsert, StoreError> {
-    let inserted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score, reasons,
-                            normalizer_version, linked_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT DO NOTHING RETURNING 1",
-    )
-    .bind(tenant.as_str())
-    .bind(link.digit.as_str())
-    .bind(link.qbo)
-    .bind(link.method.as_str())
-    .bind(link.score.clamp(0.0, 1.0))
-    .bind(sqlx::types::Json(link.reasons))
-    .bind(i32::try_from(link.normalizer_version).unwrap_or(i32::MAX))
-    .bind(link.linked_by)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_some() {
-        let after = serde_json::json!({
-            "qbo_customer_id": link.qbo,
-            "method": link.method.as_str(),
-            "score": link.score,
-            "reasons": link.reasons,
-        });
-        sqlx::query(
-            "INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor, reason)
-             VALUES ($1, $2, 'link', NULL, $3, $4, $5)",
-        )
-        .bind(tenant.as_str())
-        .bind(link.digit.as_str())
-        .bind(after)
-        .bind(link.linked_by)
-        .bind(link.reason)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(LinkInsert::Inserted);
-    }
     let existing: Option<(String, String)> = sqlx::query_as(
         "SELECT digit_customer_id, qbo_customer_id FROM links
          WHERE tenant_id = $1 AND (digit_customer_id = $2 OR qbo_customer_id = $3)

@@ -47,6 +47,8 @@ pub struct MirroredCustomer {
     pub email_key: Option<String>,
     /// The normalizer version of the keys.
     pub normalizer_version: i32,
+    /// The name's words, lower case (see `service::push::name_words`).
+    pub name_words: Vec<String>,
 }
 
 /// Writes customers into the mirror in one statement (arrays, not a round trip each),
@@ -69,10 +71,15 @@ pub async fn upsert_mirrored_customers(
     sqlx::query(
         "INSERT INTO qbo_customers (tenant_id, qbo_id, sync_token, display_name, fully_qualified_name,
              parent_qbo_id, is_job, level, active, company_name, given_name, family_name, email,
-             phone, qbo_last_updated_at, name_key, email_key, normalizer_version, missing, mirrored_at)
-         SELECT $1, * , false, now() FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[],
-             $6::text[], $7::bool[], $8::int4[], $9::bool[], $10::text[], $11::text[], $12::text[],
-             $13::text[], $14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::int4[])
+             phone, qbo_last_updated_at, name_key, email_key, normalizer_version, name_words,
+             missing, mirrored_at)
+         SELECT $1, id, token, name, fqn, parent, job, lvl, act, company, given, family, mail,
+                tel, updated, nkey, ekey, nver, string_to_array(words, ' '), false, now()
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+             $8::int4[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[],
+             $14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::int4[], $19::text[])
+             AS t(id, token, name, fqn, parent, job, lvl, act, company, given, family, mail, tel,
+                  updated, nkey, ekey, nver, words)
          ON CONFLICT (tenant_id, qbo_id) DO UPDATE SET
              sync_token = EXCLUDED.sync_token, display_name = EXCLUDED.display_name,
              fully_qualified_name = EXCLUDED.fully_qualified_name,
@@ -82,7 +89,7 @@ pub async fn upsert_mirrored_customers(
              family_name = EXCLUDED.family_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
              qbo_last_updated_at = EXCLUDED.qbo_last_updated_at, name_key = EXCLUDED.name_key,
              email_key = EXCLUDED.email_key, normalizer_version = EXCLUDED.normalizer_version,
-             missing = false, mirrored_at = now()",
+             name_words = EXCLUDED.name_words, missing = false, mirrored_at = now()",
     )
     .bind(tenant.as_str())
     .bind(col(|c| Some(c.qbo_id.clone())))
@@ -112,6 +119,7 @@ pub async fn upsert_mirrored_customers(
             .map(|c| c.normalizer_version)
             .collect::<Vec<_>>(),
     )
+    .bind(col(|c| Some(c.name_words.join(" "))))
     .execute(conn)
     .await?;
     Ok(())
@@ -207,8 +215,8 @@ pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Durat
     Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
-/// Mirrored customers whose name key is one of `keys` or whose DisplayName contains one of
-/// `words` (ignoring case): the candidates of a push decided from the mirror.
+/// Mirrored customers whose name key is one of `keys` or whose name holds one of `words`
+/// (lower case, through the words' index): the candidates of a push decided from the mirror.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
@@ -219,37 +227,20 @@ pub async fn similar_mirrored(
     words: &[String],
     keys: &[String],
 ) -> Result<Vec<MirroredCustomer>, StoreError> {
-    let patterns: Vec<String> = words
-        .iter()
-        .map(|w| format!("%{}%", escape_like(w)))
-        .collect();
     let rows: Vec<MirrorRow> = sqlx::query_as(
         "SELECT qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
                 level, active, company_name, given_name, family_name, email, phone,
-                qbo_last_updated_at, name_key, email_key, normalizer_version
+                qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
          FROM qbo_customers
-         WHERE tenant_id = $1 AND NOT missing
-           AND (name_key = ANY($2) OR display_name ILIKE ANY($3))
+         WHERE tenant_id = $1 AND NOT missing AND (name_key = ANY($2) OR name_words && $3)
          LIMIT 10000",
     )
     .bind(tenant.as_str())
     .bind(keys)
-    .bind(&patterns)
+    .bind(words)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
-}
-
-/// Escapes LIKE's wildcards and its escape character.
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn micros(d: Duration) -> i64 {
@@ -275,6 +266,7 @@ struct MirrorRow {
     name_key: Option<String>,
     email_key: Option<String>,
     normalizer_version: i32,
+    name_words: Vec<String>,
 }
 
 impl MirrorRow {
@@ -297,6 +289,7 @@ impl MirrorRow {
             name_key: self.name_key.unwrap_or_default(),
             email_key: self.email_key,
             normalizer_version: self.normalizer_version,
+            name_words: self.name_words,
         }
     }
 }

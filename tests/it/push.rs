@@ -233,17 +233,7 @@ async fn many_new_customers_go_to_qbo_in_batches_of_30() {
     let customers: Vec<pb::DigitCustomer> = (0..45)
         .map(|i| customer(&format!("b{i}"), &format!("Batchworth {i:02} Holdings")))
         .collect();
-    let answer = w
-        .app
-        .customers()
-        .batch_upsert_customers(pb::BatchUpsertCustomersRequest {
-            tenant_id: crate::push_support::TENANT.into(),
-            customers,
-            skip_push: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = w.batch_upsert(customers).await;
     assert!(answer.results.iter().all(|r| r.push_queued));
     let reports = w.run_jobs().await;
     assert_eq!(reports.len(), 2, "two groups: 30 and 15");
@@ -458,15 +448,7 @@ async fn a_backfill_reads_the_company_once_and_decides_from_the_mirror() {
     let customers: Vec<pb::DigitCustomer> = (0..120)
         .map(|i| customer(&format!("b{i}"), &format!("BACKFILL {i:03} TRADERS")))
         .collect();
-    w.app
-        .customers()
-        .batch_upsert_customers(pb::BatchUpsertCustomersRequest {
-            tenant_id: crate::push_support::TENANT.into(),
-            customers,
-            skip_push: false,
-        })
-        .await
-        .unwrap();
+    w.batch_upsert(customers).await;
     w.run_jobs().await;
     for (i, id) in ids.iter().enumerate() {
         let (linked_to, method, _) = w.linked(&format!("b{i}")).await;

@@ -89,6 +89,23 @@ impl World {
             .into_inner()
     }
 
+    /// `BatchUpsertCustomers`, pushed (bulk).
+    pub async fn batch_upsert(
+        &self,
+        customers: Vec<pb::DigitCustomer>,
+    ) -> pb::BatchUpsertCustomersResponse {
+        self.app
+            .customers()
+            .batch_upsert_customers(pb::BatchUpsertCustomersRequest {
+                tenant_id: TENANT.into(),
+                customers,
+                skip_push: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     pub async fn upsert_named(&self, id: &str, name: &str) -> pb::UpsertCustomerResponse {
         self.upsert(customer(id, name)).await
     }

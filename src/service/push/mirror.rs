@@ -5,6 +5,8 @@
 //! (`QBO_SYNC_PUSH_MIRROR_BACKLOG`), the company's customers are read whole into the mirror
 //! once (1,000 a page, one replica at a time under a lease) and every push of the backlog
 //! decides from it for `QBO_SYNC_PUSH_MIRROR_MAX_AGE`. Interactive pushes always look up live.
+//! From the mirror, a customer's candidates are the mirrored names holding its lookup word as
+//! a word (through the words' index) or sharing its name key.
 
 use std::time::Duration;
 
@@ -117,7 +119,7 @@ impl Pusher {
     ) -> Result<Vec<Vec<QboCustomer>>, PushError> {
         let words: Vec<Option<String>> = items
             .iter()
-            .map(|i| lookup_word(&i.target.customer.display_name))
+            .map(|i| lookup_word(&i.target.customer.display_name).map(|w| w.to_lowercase()))
             .collect();
         let keys: Vec<String> = items
             .iter()
@@ -130,13 +132,10 @@ impl Pusher {
             .iter()
             .zip(&keys)
             .map(|(word, key)| {
-                let word = word.as_deref().map(str::to_lowercase);
                 rows.iter()
                     .filter(|r| {
                         r.name_key == *key
-                            || word
-                                .as_deref()
-                                .is_some_and(|w| r.display_name.to_lowercase().contains(w))
+                            || word.as_ref().is_some_and(|w| r.name_words.contains(w))
                     })
                     .map(customer_of)
                     .collect()

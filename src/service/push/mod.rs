@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub use mirror::PushSettings;
 use mirror::Source;
-pub use names::{MAX_QUALIFIED_NAMES, lookup_word, qbo_display_name, qualified_name};
+pub use names::{MAX_QUALIFIED_NAMES, lookup_word, name_words, qbo_display_name, qualified_name};
 pub use update::Updated;
 
 use super::connections::Unconfigured;
@@ -371,38 +371,55 @@ impl Pusher {
         link: NewLink<'_>,
         mirror: Option<&QboCustomer>,
     ) -> Result<Pushed, PushError> {
+        let mirror: Vec<&QboCustomer> = mirror.into_iter().collect();
+        let mut results = self.link_many(tenant, &[link], &mirror).await?;
+        results.pop().unwrap_or(Ok(Pushed::Skipped("not decided")))
+    }
+
+    /// Writes links (and mirrors `mirror`, the QBO customers they name) in one transaction.
+    /// One result per link: linked, or, when the QBO customer is linked to another Digit
+    /// customer meanwhile, a review item for a person.
+    async fn link_many(
+        &self,
+        tenant: &TenantId,
+        links: &[NewLink<'_>],
+        mirror: &[&QboCustomer],
+    ) -> Result<Vec<Result<Pushed, PushError>>, PushError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        if let Some(customer) = mirror {
-            store::mirror::upsert_mirrored_customers(&mut tx, tenant, &[mirrored(customer)])
-                .await?;
-        }
-        let outcome = store::links::insert_link(&mut tx, tenant, &link).await?;
+        let rows: Vec<MirroredCustomer> = mirror.iter().map(|c| mirrored(c)).collect();
+        store::mirror::upsert_mirrored_customers(&mut tx, tenant, &rows).await?;
+        let outcomes = store::links::insert_links(&mut tx, tenant, links).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        match outcome {
-            LinkInsert::Inserted | LinkInsert::AlreadyLinked => Ok(Pushed::Linked {
-                qbo_id: link.qbo.to_owned(),
-                method: link.method,
-            }),
-            LinkInsert::DigitLinkedElsewhere(other) => {
-                tracing::warn!(tenant = %tenant, qbo_id = %link.qbo, linked_to = %other,
-                    "push: the customer was linked elsewhere meanwhile");
-                Ok(Pushed::AlreadyLinked)
-            }
-            LinkInsert::QboLinkedElsewhere(other) => {
-                let reason = format!(
-                    "the QuickBooks customer that matches is linked to Digit customer {other} already"
-                );
-                let candidate = StoredCandidate {
-                    qbo_customer_id: link.qbo.to_owned(),
-                    display_name: mirror.map(|c| c.display_name.clone()).unwrap_or_default(),
-                    active: mirror.is_none_or(|c| c.active),
-                    score: link.score,
-                    reasons: link.reasons.to_vec(),
-                };
-                self.review(tenant, link.digit, ReviewKind::Match, &reason, &[candidate])
-                    .await
-            }
+        let mut results = Vec::with_capacity(links.len());
+        for (link, outcome) in links.iter().zip(outcomes) {
+            results.push(match outcome {
+                LinkInsert::Inserted | LinkInsert::AlreadyLinked => Ok(Pushed::Linked {
+                    qbo_id: link.qbo.to_owned(),
+                    method: link.method,
+                }),
+                LinkInsert::DigitLinkedElsewhere(other) => {
+                    tracing::warn!(tenant = %tenant, qbo_id = %link.qbo, linked_to = %other,
+                        "push: the customer was linked elsewhere meanwhile");
+                    Ok(Pushed::AlreadyLinked)
+                }
+                LinkInsert::QboLinkedElsewhere(other) => {
+                    let known = mirror.iter().find(|c| c.id == link.qbo);
+                    let reason = format!(
+                        "the QuickBooks customer that matches is linked to Digit customer {other} already"
+                    );
+                    let candidate = StoredCandidate {
+                        qbo_customer_id: link.qbo.to_owned(),
+                        display_name: known.map(|c| c.display_name.clone()).unwrap_or_default(),
+                        active: known.is_none_or(|c| c.active),
+                        score: link.score,
+                        reasons: link.reasons.to_vec(),
+                    };
+                    self.review(tenant, link.digit, ReviewKind::Match, &reason, &[candidate])
+                        .await
+                }
+            });
         }
+        Ok(results)
     }
 
     async fn review(
@@ -551,6 +568,7 @@ pub fn mirrored(c: &QboCustomer) -> MirroredCustomer {
         name_key: keys.name_key,
         email_key: keys.email_key,
         normalizer_version: i32::try_from(keys.normalizer_version).unwrap_or(i32::MAX),
+        name_words: name_words(&c.display_name),
     }
 }
 

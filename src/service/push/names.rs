@@ -71,6 +71,20 @@ pub fn lookup_word(name: &str) -> Option<String> {
     best.or_else(|| words.first().copied()).map(str::to_owned)
 }
 
+/// The words of a name, lower case, each once: what the mirror's word index holds, and what
+/// a push deciding from the mirror looks its lookup word up in.
+#[must_use]
+pub fn name_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
@@ -100,6 +114,15 @@ mod tests {
         let q = qualified_name(&long, 3);
         assert_eq!(q.chars().count(), MAX_DISPLAY_NAME_CHARS);
         assert!(q.ends_with(" (c3)"));
+    }
+
+    #[test]
+    fn name_words_are_lower_case_and_unique() {
+        assert_eq!(
+            name_words("Acme & ACME, Müller-Co."),
+            ["acme", "co", "müller"]
+        );
+        assert!(name_words("!!").is_empty());
     }
 
     #[test]

@@ -38,7 +38,20 @@ struct Attempt {
     notes: Vec<String>,
 }
 
+/// The first reason of a link to a customer qbo-sync created.
+const CREATED: &str = "created in QuickBooks by qbo-sync";
+/// The same, when the create's answer was lost and the customer found by name.
+const FOUND_AFTER_LOST_ANSWER: &str =
+    "created in QuickBooks by qbo-sync (found by name after the create's answer was lost)";
+
 impl Attempt {
+    /// The link's reasons: `first`, then why the name differs from Digit's.
+    fn reasons(&self, first: &str) -> Vec<String> {
+        let mut reasons = vec![first.to_owned()];
+        reasons.extend(self.notes.iter().cloned());
+        reasons
+    }
+
     fn first(target: &PushTarget) -> Self {
         let (base, note) = qbo_display_name(&target.customer.display_name);
         Self {
@@ -109,14 +122,63 @@ impl Pusher {
                 Err(e) => return super::fail_all(items.len(), e.into()),
             }
         };
-        let mut results = Vec::with_capacity(items.len());
-        for ((item, attempt), answer) in items.iter().zip(attempts).zip(answers) {
-            let settled = self
-                .settle(tenant, &item.target, attempt, answer, lane)
-                .await;
-            results.push(settled.map_err(Arc::new));
+        let mut results: Vec<Option<PushResult>> = items.iter().map(|_| None).collect();
+        // Plain creates are linked together (a few statements for a whole batch); the rest
+        // are settled one by one.
+        let mut created = Vec::new();
+        for (at, ((item, attempt), answer)) in items.iter().zip(attempts).zip(answers).enumerate() {
+            match answer {
+                Ok(CreateOutcome::Created(customer)) => {
+                    created.push((at, customer, attempt.reasons(CREATED)));
+                }
+                Ok(CreateOutcome::FoundAfterUncertain(customer)) => {
+                    created.push((at, customer, attempt.reasons(FOUND_AFTER_LOST_ANSWER)));
+                }
+                other => {
+                    let settled = self
+                        .settle(tenant, &item.target, attempt, other, lane)
+                        .await;
+                    results[at] = Some(settled.map_err(Arc::new));
+                }
+            }
+        }
+        if !created.is_empty() {
+            let linked = self.link_created(tenant, items, &created).await;
+            for ((at, _, _), result) in created.iter().zip(linked) {
+                results[*at] = Some(result);
+            }
         }
         results
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(Pushed::Skipped("not decided"))))
+            .collect()
+    }
+
+    /// Links customers QBO created (or replayed) to their Digit customers, in one transaction.
+    async fn link_created(
+        &self,
+        tenant: &TenantId,
+        items: &[super::Item],
+        created: &[(usize, QboCustomer, Vec<String>)],
+    ) -> Vec<PushResult> {
+        let links: Vec<NewLink<'_>> = created
+            .iter()
+            .map(|(at, customer, reasons)| NewLink {
+                digit: &items[*at].target.customer.id,
+                qbo: &customer.id,
+                method: LinkMethod::CreatedInQbo,
+                score: 1.0,
+                reasons,
+                normalizer_version: 0,
+                linked_by: PUSH_ACTOR,
+                reason: "created in QuickBooks",
+            })
+            .collect();
+        let customers: Vec<&QboCustomer> = created.iter().map(|(_, c, _)| c).collect();
+        match self.link_many(tenant, &links, &customers).await {
+            Ok(results) => results.into_iter().map(|r| r.map_err(Arc::new)).collect(),
+            Err(e) => super::fail_all(links.len(), e),
+        }
     }
 
     /// Settles one create's answer, creating under a qualified name while a vendor or
@@ -132,16 +194,14 @@ impl Pusher {
         loop {
             match answer? {
                 CreateOutcome::Created(customer) => {
-                    let reason = "created in QuickBooks by qbo-sync";
                     return self
-                        .link_created(tenant, target, &customer, reason, &attempt.notes)
+                        .link_one_created(tenant, target, &customer, attempt.reasons(CREATED))
                         .await;
                 }
                 CreateOutcome::FoundAfterUncertain(customer) => {
-                    let reason = "created in QuickBooks by qbo-sync (found by name after the \
-                                  create's answer was lost)";
+                    let reasons = attempt.reasons(FOUND_AFTER_LOST_ANSWER);
                     return self
-                        .link_created(tenant, target, &customer, reason, &attempt.notes)
+                        .link_one_created(tenant, target, &customer, reasons)
                         .await;
                 }
                 CreateOutcome::NameTaken {
@@ -172,16 +232,13 @@ impl Pusher {
         }
     }
 
-    async fn link_created(
+    async fn link_one_created(
         &self,
         tenant: &TenantId,
         target: &PushTarget,
         customer: &QboCustomer,
-        reason: &str,
-        notes: &[String],
+        reasons: Vec<String>,
     ) -> Result<Pushed, PushError> {
-        let mut reasons = vec![reason.to_owned()];
-        reasons.extend(notes.iter().cloned());
         let link = NewLink {
             digit: &target.customer.id,
             qbo: &customer.id,
