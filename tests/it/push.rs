@@ -3,7 +3,11 @@
 //! a qualified name or a review item, never a duplicate.
 
 use qbo_sim::{FaultConfig, SimulatorConfig, StringMatch};
-use qbo_sync::proto::v1 as pb;
+use qbo_sync::{
+    domain::{DigitCustomerId, LinkMethod, TenantId},
+    proto::v1 as pb,
+    store::links::{LinkInsert, NewLink, insert_links},
+};
 
 use crate::push_support::{REALM, customer, world};
 
@@ -471,4 +475,58 @@ async fn a_backfill_reads_the_company_once_and_decides_from_the_mirror() {
         Some(2),
         "40 creates, 2 batches"
     );
+}
+
+/// Links the way a person's manual link will (`LinkCustomers`, with the RPC surface): the
+/// same store call, the same uniqueness rules.
+async fn link_by_hand(w: &crate::push_support::World, digit: &str, qbo: &str) -> LinkInsert {
+    let tenant = TenantId::parse(crate::push_support::TENANT).unwrap();
+    let digit = DigitCustomerId::parse(digit).unwrap();
+    let reasons = vec!["linked by hand".to_owned()];
+    let link = NewLink {
+        digit: &digit,
+        qbo,
+        method: LinkMethod::Manual,
+        score: 1.0,
+        reasons: &reasons,
+        normalizer_version: 0,
+        linked_by: "a person",
+        reason: "test",
+    };
+    let mut conn = w.app.db.pool.acquire().await.unwrap();
+    insert_links(&mut conn, &tenant, &[link])
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+#[tokio::test]
+async fn a_push_and_a_manual_link_racing_end_with_one_link_and_no_duplicate() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&["Vega Textile Importers"]);
+    // The link lands while the push waits in the queue: the push stops.
+    w.upsert_named("m1", "Vega Textiles").await;
+    assert_eq!(link_by_hand(&w, "m1", &ids[0]).await, LinkInsert::Inserted);
+    w.run_jobs().await;
+    let (qbo_id, method, _) = w.linked("m1").await;
+    assert_eq!((qbo_id, method), (ids[0].clone(), pb::LinkMethod::Manual));
+    assert_eq!(w.qbo_count(), 1, "nothing created");
+    // The push lands first: a later link of the same customer elsewhere is refused.
+    w.upsert_named("m2", "Orion Fabric Works").await;
+    w.run_jobs().await;
+    let (created, _, _) = w.linked("m2").await;
+    let other = w.seed(&["Orion Fabrics Wholesale"]);
+    assert_eq!(
+        link_by_hand(&w, "m2", &other[0]).await,
+        LinkInsert::DigitLinkedElsewhere(created.clone())
+    );
+    assert_eq!(w.linked("m2").await.0, created);
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM link_events WHERE tenant_id = $1 AND digit_customer_id IN ('m1', 'm2')",
+    )
+    .bind(crate::push_support::TENANT)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 2, "one audit event per link made");
 }
