@@ -25,6 +25,13 @@ mod tiers;
 mod types;
 
 pub use engine::match_customers;
+
+/// Whether one word is, on its own, a legal form (`Inc`, `Corp.`, `LLC`, …): a word that
+/// never identifies a customer.
+pub fn is_legal_form(word: &str) -> bool {
+    let core = normalize_name(word).core;
+    !core.is_empty() && legal::is_all_legal(&[core])
+}
 pub use normalize::{
     NORMALIZER_VERSION, NormalizedName, normalize_email, normalize_name, normalize_phone,
 };

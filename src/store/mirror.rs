@@ -233,14 +233,40 @@ pub async fn similar_mirrored(
                 qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
          FROM qbo_customers
          WHERE tenant_id = $1 AND NOT missing AND (name_key = ANY($2) OR name_words && $3)
-         LIMIT 10000",
+         LIMIT $4",
     )
     .bind(tenant.as_str())
     .bind(keys)
     .bind(words)
+    .bind(SIMILAR_LIMIT)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
+}
+
+/// The most rows [`similar_mirrored`] returns.
+pub const SIMILAR_LIMIT: i64 = 10_000;
+
+/// How many mirrored customers of the tenant hold each of `words` (words held by none are
+/// left out).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.word_counts", skip_all, err)]
+pub async fn word_counts(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    words: &[String],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT w, count(*) FROM qbo_customers q, unnest(q.name_words) AS w
+         WHERE q.tenant_id = $1 AND NOT q.missing AND q.name_words && $2 AND w = ANY($2)
+         GROUP BY w",
+    )
+    .bind(tenant.as_str())
+    .bind(words)
+    .fetch_all(conn)
+    .await?)
 }
 
 fn micros(d: Duration) -> i64 {

@@ -8,11 +8,11 @@
 //! From the mirror, a customer's candidates are the mirrored names holding its lookup word as
 //! a word (through the words' index) or sharing its name key.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use uuid::Uuid;
 
-use super::{Item, PushError, Pusher, lookup_word};
+use super::{Item, PushError, Pusher, names::blocking_words};
 use crate::{
     domain::TenantId,
     matching,
@@ -110,38 +110,77 @@ impl Pusher {
         outcome
     }
 
-    /// Each item's candidates from the mirror: names holding its lookup word (ignoring case)
-    /// or sharing its name key. One query for the whole group.
+    /// Each item's candidates from the mirror: the mirrored names sharing its name key or one
+    /// of its blocking words. Like a search engine skipping stop words, a word held by more
+    /// than [`COMMON_WORD`] mirrored names does not block (`supplies`, `construction`) unless
+    /// the name has no rarer one; so a customer meets the few names that share its rare words
+    /// instead of thousands. Three queries for the whole group.
     pub(super) async fn similar_in_mirror(
         &self,
         tenant: &TenantId,
         items: &[Item],
-    ) -> Result<Vec<Vec<QboCustomer>>, PushError> {
-        let words: Vec<Option<String>> = items
+    ) -> Result<Vec<(Vec<QboCustomer>, bool)>, PushError> {
+        let names = items
             .iter()
-            .map(|i| lookup_word(&i.target.customer.display_name).map(|w| w.to_lowercase()))
+            .map(|i| i.target.customer.display_name.as_str());
+        let words: Vec<Vec<String>> = names.clone().map(blocking_words).collect();
+        let keys: Vec<String> = names
+            .map(|n| matching::customer_keys(n, None).name_key)
             .collect();
-        let keys: Vec<String> = items
-            .iter()
-            .map(|i| matching::customer_keys(&i.target.customer.display_name, None).name_key)
-            .collect();
-        let all_words: Vec<String> = words.iter().flatten().cloned().collect();
+        let mut all: Vec<String> = words.iter().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        let rows = store::mirror::similar_mirrored(&mut conn, tenant, &all_words, &keys).await?;
-        Ok(words
+        let counts: HashMap<String, i64> = store::mirror::word_counts(&mut conn, tenant, &all)
+            .await?
+            .into_iter()
+            .collect();
+        let chosen: Vec<Vec<String>> = words.iter().map(|w| rare_words(w, &counts)).collect();
+        let mut union: Vec<String> = chosen.iter().flatten().cloned().collect();
+        union.sort();
+        union.dedup();
+        let rows = store::mirror::similar_mirrored(&mut conn, tenant, &union, &keys).await?;
+        let truncated =
+            i64::try_from(rows.len()).unwrap_or(i64::MAX) >= store::mirror::SIMILAR_LIMIT;
+        Ok(chosen
             .iter()
             .zip(&keys)
-            .map(|(word, key)| {
-                rows.iter()
+            .map(|(words, key)| {
+                let found = rows
+                    .iter()
                     .filter(|r| {
-                        r.name_key == *key
-                            || word.as_ref().is_some_and(|w| r.name_words.contains(w))
+                        r.name_key == *key || r.name_words.iter().any(|w| words.contains(w))
                     })
                     .map(customer_of)
-                    .collect()
+                    .collect();
+                (found, truncated)
             })
             .collect())
     }
+}
+
+/// A word held by more mirrored names than this does not block on its own.
+const COMMON_WORD: i64 = 200;
+
+/// The words a name blocks on: those no more common than [`COMMON_WORD`], or else its rarest
+/// word (a name made only of common words still meets the names holding its rarest one).
+fn rare_words(words: &[String], counts: &HashMap<String, i64>) -> Vec<String> {
+    let held: Vec<(&String, i64)> = words
+        .iter()
+        .filter_map(|w| counts.get(w).map(|c| (w, *c)))
+        .collect();
+    let rare: Vec<String> = held
+        .iter()
+        .filter(|(_, c)| *c <= COMMON_WORD)
+        .map(|(w, _)| (*w).clone())
+        .collect();
+    if !rare.is_empty() {
+        return rare;
+    }
+    held.iter()
+        .min_by_key(|(_, c)| *c)
+        .map(|(w, _)| vec![(*w).clone()])
+        .unwrap_or_default()
 }
 
 fn customer_of(row: &MirroredCustomer) -> QboCustomer {

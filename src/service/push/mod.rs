@@ -240,7 +240,7 @@ impl Pusher {
                 }
             }
             Source::Mirror => match self.similar_in_mirror(tenant, items).await {
-                Ok(lists) => fetched.extend(lists.into_iter().map(|l| Ok((l, false)))),
+                Ok(lists) => fetched.extend(lists.into_iter().map(Ok)),
                 Err(e) => return fail_all(items.len(), e),
             },
         }

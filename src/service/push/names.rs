@@ -9,7 +9,10 @@
 //!   id) and recognised by the matcher as a decoration.
 //! * Every name stays within QBO's 500 characters.
 
-use crate::{domain::MAX_DISPLAY_NAME_CHARS, matching::normalize_name};
+use crate::{
+    domain::MAX_DISPLAY_NAME_CHARS,
+    matching::{is_legal_form, normalize_name},
+};
 
 /// How many qualified names (`(c)`, `(c2)`, …) a push tries before a person must choose.
 pub const MAX_QUALIFIED_NAMES: u32 = 3;
@@ -54,21 +57,39 @@ pub fn qualified_name(base: &str, variant: u32) -> String {
 /// words. `None` for a name without letters or digits.
 #[must_use]
 pub fn lookup_word(name: &str) -> Option<String> {
-    let words: Vec<&str> = name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let identifying = |w: &&&str| {
-        let core = normalize_name(w).core;
-        w.chars().count() >= 2 && !core.is_empty() && !["the", "and", "of"].contains(&core.as_str())
-    };
     let mut best: Option<&str> = None;
-    for word in words.iter().filter(identifying) {
+    for word in identifying_words(name) {
         if best.is_none_or(|b| word.chars().count() > b.chars().count()) {
             best = Some(word);
         }
     }
-    best.or_else(|| words.first().copied()).map(str::to_owned)
+    best.or_else(|| raw_words(name).next()).map(str::to_owned)
+}
+
+/// The words that identify a name, lower case: what a push deciding from the mirror blocks on
+/// (the rarest of them, see `mirror.rs`).
+#[must_use]
+pub fn blocking_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = identifying_words(name).map(str::to_lowercase).collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+fn raw_words(name: &str) -> impl Iterator<Item = &str> {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// Words of two characters or more that are neither a legal form nor `the`, `and`, `of`.
+fn identifying_words(name: &str) -> impl Iterator<Item = &str> {
+    raw_words(name).filter(|w| {
+        let core = normalize_name(w).core;
+        w.chars().count() >= 2
+            && !core.is_empty()
+            && !["the", "and", "of"].contains(&core.as_str())
+            && !is_legal_form(w)
+    })
 }
 
 /// The words of a name, lower case, each once: what the mirror's word index holds, and what
@@ -114,6 +135,15 @@ mod tests {
         let q = qualified_name(&long, 3);
         assert_eq!(q.chars().count(), MAX_DISPLAY_NAME_CHARS);
         assert!(q.ends_with(" (c3)"));
+    }
+
+    #[test]
+    fn blocking_words_are_the_identifying_ones() {
+        assert_eq!(blocking_words("The Acme Corp of Ohio"), ["acme", "ohio"]);
+        assert_eq!(
+            blocking_words("Pushworthy 3 0001 Supplies"),
+            ["0001", "pushworthy", "supplies"]
+        );
     }
 
     #[test]
