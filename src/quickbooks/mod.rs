@@ -12,6 +12,7 @@ mod batch;
 mod client;
 mod customers;
 mod error;
+mod gate;
 pub mod limiter;
 mod lookup;
 mod model;
