@@ -169,49 +169,20 @@ async fn read_all(bench: &Bench, page_size: u32) -> anyhow::Result<()> {
         .client
         .count_customers(&bench.tenant, true, Lane::Background)
         .await?;
-    let pages = u32::try_from(total.div_ceil(u64::from(page_size)))?;
-    let next = Arc::new(AtomicU32::new(0));
-    let read = Arc::new(AtomicU32::new(0));
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (client, tenant, next, read) = (
-                bench.client.clone(),
-                bench.tenant.clone(),
-                next.clone(),
-                read.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    let page = next.fetch_add(1, Ordering::SeqCst);
-                    if page >= pages {
-                        return Ok::<_, qbo_sync::quickbooks::QboError>(());
-                    }
-                    let got = client
-                        .query_customers_page_sized(
-                            &tenant,
-                            page * page_size + 1,
-                            page_size,
-                            true,
-                            Lane::Background,
-                        )
-                        .await?
-                        .customers
-                        .len();
-                    read.fetch_add(u32::try_from(got).unwrap_or(0), Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-    for worker in futures::future::join_all(workers).await {
-        worker??;
+    // Pages stream in Id order with as many requests in flight as the other parts have
+    // workers, so at most that many pages are in memory at once.
+    let mut pager = bench
+        .client
+        .customer_pager(&bench.tenant, true, Lane::Background)
+        .page_size(page_size)
+        .read_ahead(WORKERS);
+    let mut read = 0u64;
+    while let Some(page) = pager.next_page().await? {
+        read += page.customers.len() as u64;
     }
     let elapsed = started.elapsed();
     let requests = bench.sim.stats().requests - before.requests;
-    assert_eq!(
-        u64::from(read.load(Ordering::SeqCst)),
-        total,
-        "every customer read once"
-    );
+    assert_eq!(read, total, "every customer read once");
     report(
         bench,
         &format!("read {total} customers, MAXRESULTS {page_size}"),

@@ -16,6 +16,7 @@ mod gate;
 pub mod limiter;
 mod lookup;
 mod model;
+mod pager;
 pub mod query;
 pub mod settings;
 pub mod types;
@@ -25,6 +26,7 @@ pub use client::QboClient;
 pub use error::QboError;
 pub use limiter::{CallKind, Lane};
 pub use lookup::name_key;
+pub use pager::CustomerPager;
 pub use types::{
     CreateOutcome, CustomerChanges, CustomerPage, CustomerPatch, NameHolder, NameHolderKind,
     NewCustomer, QboCustomer, RequestId,
