@@ -160,8 +160,8 @@ pub struct QboConfig {
     /// Concurrency slots only interactive work may use.
     #[arg(long, env = "QBO_SYNC_QBO_INTERACTIVE_SLOTS", default_value_t = 2)]
     pub qbo_interactive_slots: u16,
-    /// Lease of a concurrency slot; must exceed the call timeout (a dead replica's slot frees
-    /// itself after it).
+    /// Lease of a concurrency slot (a dead replica's slot frees itself after it); a lease
+    /// shorter than the call timeout plus half of it (at least 250 ms) is raised to that.
     #[arg(long, env = "QBO_SYNC_QBO_SLOT_LEASE", default_value = "45s", value_parser = parse_duration)]
     pub qbo_slot_lease: Duration,
     /// How many start times ahead background work may book (interactive work books freely,

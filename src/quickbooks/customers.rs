@@ -1,4 +1,5 @@
-//! Customer operations: read, paged query, count, create (idempotent), sparse update and CDC.
+//! Customer operations: read, query page, count, create (idempotent), sparse update and CDC
+//! (reading every customer page by page is in `pager.rs`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
@@ -49,24 +50,9 @@ impl QboClient {
         Ok(envelope.customer.into())
     }
 
-    /// Runs a customer query page. `start` is 1-based; the page size is the configured
-    /// MAXRESULTS (1000 by default). With `include_inactive`, inactive customers come too.
-    ///
-    /// # Errors
-    /// The call errors of [`QboClient`].
-    pub async fn query_customers_page(
-        &self,
-        tenant: &TenantId,
-        start: u32,
-        include_inactive: bool,
-        lane: Lane,
-    ) -> Result<CustomerPage, QboError> {
-        let size = self.settings.page_size;
-        self.query_customers_page_sized(tenant, start, size, include_inactive, lane)
-            .await
-    }
-
-    /// Like [`Self::query_customers_page`] with an explicit MAXRESULTS (capped at 1000).
+    /// Runs one customer query page in `ORDERBY Id` order. `start` is 1-based; `max_results`
+    /// is capped at 1000. With `include_inactive`, inactive customers come too. To read every
+    /// customer, use [`Self::customer_pager`].
     ///
     /// # Errors
     /// The call errors of [`QboClient`].
@@ -95,30 +81,6 @@ impl QboClient {
             .collect();
         let more = customers.len() >= size as usize;
         Ok(CustomerPage { customers, more })
-    }
-
-    /// Reads every customer, page after page.
-    ///
-    /// # Errors
-    /// The call errors of [`QboClient`].
-    pub async fn query_all_customers(
-        &self,
-        tenant: &TenantId,
-        include_inactive: bool,
-        lane: Lane,
-    ) -> Result<Vec<QboCustomer>, QboError> {
-        let mut all = Vec::new();
-        let mut start = 1;
-        loop {
-            let page = self
-                .query_customers_page(tenant, start, include_inactive, lane)
-                .await?;
-            start += self.settings.page_size;
-            all.extend(page.customers);
-            if !page.more {
-                return Ok(all);
-            }
-        }
     }
 
     /// `SELECT COUNT(*) FROM Customer`, inactive ones included when asked.

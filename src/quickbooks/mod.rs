@@ -12,9 +12,11 @@ mod batch;
 mod client;
 mod customers;
 mod error;
+mod gate;
 pub mod limiter;
 mod lookup;
 mod model;
+mod pager;
 pub mod query;
 pub mod settings;
 pub mod types;
@@ -24,6 +26,7 @@ pub use client::QboClient;
 pub use error::QboError;
 pub use limiter::{CallKind, Lane};
 pub use lookup::{SimilarCustomers, name_key};
+pub use pager::CustomerPager;
 pub use types::{
     CreateOutcome, CustomerChanges, CustomerPage, CustomerPatch, NameHolder, NameHolderKind,
     NewCustomer, QboCustomer, RequestId,

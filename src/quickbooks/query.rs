@@ -61,7 +61,11 @@ pub fn in_filter<'a>(field: &str, values: impl IntoIterator<Item = &'a str>) -> 
     (!quoted.is_empty()).then(|| format!("{field} IN ({})", quoted.join(", ")))
 }
 
-/// `SELECT * FROM {entity} [WHERE a AND b] STARTPOSITION n MAXRESULTS m`.
+/// `SELECT * FROM {entity} [WHERE a AND b] ORDERBY Id STARTPOSITION n MAXRESULTS m`.
+///
+/// Paging is by offset, so the order must not move under it: QBO promises no default order,
+/// and by `Id` the records created while a read pages on come after every existing one
+/// instead of shifting the pages still to come.
 #[must_use]
 pub fn select(entity: &str, filters: &[String], start: u32, max_results: u32) -> String {
     let mut statement = format!("SELECT * FROM {entity}");
@@ -69,7 +73,9 @@ pub fn select(entity: &str, filters: &[String], start: u32, max_results: u32) ->
         statement.push_str(" WHERE ");
         statement.push_str(&filters.join(" AND "));
     }
-    statement.push_str(&format!(" STARTPOSITION {start} MAXRESULTS {max_results}"));
+    statement.push_str(&format!(
+        " ORDERBY Id STARTPOSITION {start} MAXRESULTS {max_results}"
+    ));
     statement
 }
 
@@ -148,11 +154,11 @@ mod tests {
     fn select_builds_paging() {
         assert_eq!(
             select("Customer", &[ACTIVE_OR_INACTIVE.to_owned()], 1001, 1000),
-            "SELECT * FROM Customer WHERE Active IN (true, false) STARTPOSITION 1001 MAXRESULTS 1000"
+            "SELECT * FROM Customer WHERE Active IN (true, false) ORDERBY Id STARTPOSITION 1001 MAXRESULTS 1000"
         );
         assert_eq!(
             select("Vendor", &[], 1, 10),
-            "SELECT * FROM Vendor STARTPOSITION 1 MAXRESULTS 10"
+            "SELECT * FROM Vendor ORDERBY Id STARTPOSITION 1 MAXRESULTS 10"
         );
     }
 

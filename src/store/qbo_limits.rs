@@ -2,7 +2,7 @@
 //! Every replica goes through these rows, so the limits hold for the service as a whole, and
 //! all times come from the database clock so replicas with skewed clocks still agree.
 
-use std::time::Duration;
+use std::{ops::Range, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -163,9 +163,10 @@ pub async fn ensure_slots(pool: &PgPool, realm: &RealmId, count: u16) -> Result<
     Ok(())
 }
 
-/// Leases a free slot among the first `usable` ones (a free slot is unheld or its lease ran
-/// out). `from_top` takes the highest free slot first, so interactive callers leave the low
-/// slots to background work. Returns the slot number, or `None` when all are busy.
+/// Leases the lowest free slot of `slots` (a free slot is unheld or its lease ran out) until
+/// `lease` from now. Returns the slot number, or `None` when all of them are busy. The caller's
+/// lane decides the range: background calls never reach the last slots, which stay for
+/// interactive calls.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
@@ -174,28 +175,27 @@ pub async fn lease_slot(
     pool: &PgPool,
     realm: &RealmId,
     holder: Uuid,
-    usable: u16,
-    from_top: bool,
+    slots: Range<u16>,
     lease: Duration,
 ) -> Result<Option<i16>, StoreError> {
-    let order = if from_top { "DESC" } else { "ASC" };
-    let sql = format!(
+    let slot_number = |n: u16| i16::try_from(n).unwrap_or(i16::MAX);
+    let slot = sqlx::query_scalar(
         "UPDATE qbo_concurrency_slots s
-         SET holder = $2, leased_until = clock_timestamp() + $4 * interval '1 microsecond'
+         SET holder = $2, leased_until = clock_timestamp() + $5 * interval '1 microsecond'
          WHERE (s.realm_id, s.slot) = (
              SELECT realm_id, slot FROM qbo_concurrency_slots
-             WHERE realm_id = $1 AND slot < $3
+             WHERE realm_id = $1 AND slot >= $3 AND slot < $4
                AND (holder IS NULL OR leased_until < clock_timestamp())
-             ORDER BY slot {order} LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING s.slot"
-    );
-    let slot = sqlx::query_scalar(&sql)
-        .bind(realm.as_str())
-        .bind(holder)
-        .bind(i16::try_from(usable).unwrap_or(i16::MAX))
-        .bind(micros(lease))
-        .fetch_optional(pool)
-        .await?;
+             ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING s.slot",
+    )
+    .bind(realm.as_str())
+    .bind(holder)
+    .bind(slot_number(slots.start))
+    .bind(slot_number(slots.end))
+    .bind(micros(lease))
+    .fetch_optional(pool)
+    .await?;
     Ok(slot)
 }
 

@@ -17,6 +17,7 @@ mod qbo_create;
 mod qbo_harness;
 mod qbo_limiter;
 mod qbo_limits_live;
+mod qbo_pager;
 mod reflection;
 mod server;
 mod validation;

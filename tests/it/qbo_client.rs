@@ -45,16 +45,8 @@ async fn pages_through_customers_and_includes_inactive_on_request() {
         .collect();
     let refs: Vec<(&str, bool)> = names.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     h.seed(&refs);
-    let active = h
-        .client
-        .query_all_customers(&h.tenant, false, Lane::Background)
-        .await
-        .unwrap();
-    let all = h
-        .client
-        .query_all_customers(&h.tenant, true, Lane::Background)
-        .await
-        .unwrap();
+    let active = h.all_customers(false, Lane::Background).await;
+    let all = h.all_customers(true, Lane::Background).await;
     assert_eq!(active.len(), 200);
     assert!(active.iter().all(|c| c.active));
     assert_eq!(all.len(), 250);
@@ -129,12 +121,7 @@ async fn hostile_names_round_trip_through_create_and_queries() {
 async fn stale_sync_token_is_reread_merged_and_retried() {
     let h = default_harness().await;
     h.seed(&[("Stale Co", true)]);
-    let before = h
-        .client
-        .query_all_customers(&h.tenant, false, Lane::Interactive)
-        .await
-        .unwrap()
-        .remove(0);
+    let before = h.all_customers(false, Lane::Interactive).await.remove(0);
     // A user edits another field in the QBO UI meanwhile: the SyncToken moves on.
     h.sim
         .edit_customer(
@@ -279,11 +266,7 @@ async fn merged_away_customers_show_as_gone_and_sub_customers_get_their_parent()
     };
     let h = harness(config, |_| {}).await;
     h.seed(&[("Survivor Inc", true), ("Absorbed Inc", true)]);
-    let all = h
-        .client
-        .query_all_customers(&h.tenant, true, Lane::Interactive)
-        .await
-        .unwrap();
+    let all = h.all_customers(true, Lane::Interactive).await;
     let id = |name: &str| {
         all.iter()
             .find(|c| c.display_name == name)

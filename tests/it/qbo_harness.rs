@@ -9,7 +9,7 @@ use qbo_sync::{
     crypto::TokenCipher,
     domain::{RealmId, TenantId},
     pgcluster::{FreshDatabase, fresh_database},
-    quickbooks::{CreateOutcome, Lane, QboClient, settings::default_qbo_config},
+    quickbooks::{CreateOutcome, Lane, QboClient, QboCustomer, settings::default_qbo_config},
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -97,6 +97,18 @@ impl Harness {
             )
             .await
             .unwrap()
+    }
+
+    /// Every customer, read through the pager (tests keep them all; the service does not).
+    pub async fn all_customers(&self, include_inactive: bool, lane: Lane) -> Vec<QboCustomer> {
+        let mut pager = self
+            .client
+            .customer_pager(&self.tenant, include_inactive, lane);
+        let mut all = Vec::new();
+        while let Some(page) = pager.next_page().await.unwrap() {
+            all.extend(page.customers);
+        }
+        all
     }
 
     pub fn seed(&self, names: &[(&str, bool)]) {

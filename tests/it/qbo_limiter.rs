@@ -32,6 +32,9 @@ fn settings(
     config.qbo_max_concurrent = concurrent;
     config.qbo_interactive_slots = 1;
     config.qbo_slot_lease = lease;
+    // The limiter raises a lease shorter than the call timeout plus half of it; these tests
+    // make no HTTP calls, so a short timeout lets them use short leases.
+    config.qbo_timeout = Duration::from_millis(100);
     config.qbo_rate_headroom_percent = 0;
     LimiterSettings::from_config(&config)
 }
@@ -149,22 +152,20 @@ async fn a_dead_replicas_slot_frees_itself_when_the_lease_runs_out() {
         2,
         Duration::from_millis(400),
     );
-    let limiter = Limiter::new(db.pool.clone(), s);
+    assert_eq!(s.slot_lease(), Duration::from_millis(400));
     let realm = RealmId::parse("realm-lease").unwrap();
     // A "replica" takes every slot and dies without releasing (no Drop runs).
-    std::mem::forget(
-        limiter
-            .acquire(&realm, Lane::Interactive, CallKind::Single)
-            .await
-            .unwrap(),
-    );
-    std::mem::forget(
-        limiter
-            .acquire(&realm, Lane::Interactive, CallKind::Single)
-            .await
-            .unwrap(),
-    );
+    let dead = Limiter::new(db.pool.clone(), s.clone());
+    for _ in 0..2 {
+        std::mem::forget(
+            dead.acquire(&realm, Lane::Interactive, CallKind::Single)
+                .await
+                .unwrap(),
+        );
+    }
     assert_eq!(qbo_limits::held_slots(&db.pool, &realm).await.unwrap(), 2);
+    let other_pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let limiter = Limiter::new(other_pool, s);
     let started = Instant::now();
     let permit = limiter
         .acquire(&realm, Lane::Interactive, CallKind::Single)
@@ -176,7 +177,66 @@ async fn a_dead_replicas_slot_frees_itself_when_the_lease_runs_out() {
         "waited only {waited:?}"
     );
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    // The backoff grows (10 ms, doubling, capped at 320 ms, with jitter): a handful of
+    // attempts, where a fixed 5–25 ms poll would have made some twenty-five.
+    let attempts = limiter.slot_lease_attempts();
+    assert!(
+        (2..=10).contains(&attempts),
+        "{attempts} lease attempts in {waited:?}"
+    );
     permit.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_waiting_inside_one_replica_wait_at_the_gate_not_on_the_slot_table() {
+    let db = fresh_database().await.unwrap();
+    let s = settings(10_000, Duration::from_secs(1), 3, Duration::from_secs(30));
+    let limiter = Arc::new(Limiter::new(db.pool.clone(), s));
+    let realm = RealmId::parse("realm-gate").unwrap();
+    let (in_flight, peak) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (limiter, realm) = (limiter.clone(), realm.clone());
+            let (in_flight, peak) = (in_flight.clone(), peak.clone());
+            let lane = if i % 4 == 0 {
+                Lane::Interactive
+            } else {
+                Lane::Background
+            };
+            tokio::spawn(async move {
+                let permit = limiter
+                    .acquire(&realm, lane, CallKind::Single)
+                    .await
+                    .unwrap();
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                // Half the calls drop their permit instead: the row must be free before the
+                // next waiter is let in either way.
+                if i % 2 == 0 {
+                    permit.release().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        t.unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    // 60 calls through 3 slots queued for about 400 ms, yet each asked PostgreSQL for a slot
+    // exactly once: the waiting happened at the in-process gate.
+    assert_eq!(limiter.slot_lease_attempts(), 60);
+    // The last dropped permits free their rows in spawned tasks.
+    let mut held = qbo_limits::held_slots(&db.pool, &realm).await.unwrap();
+    for _ in 0..50 {
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held = qbo_limits::held_slots(&db.pool, &realm).await.unwrap();
+    }
+    assert_eq!(held, 0);
 }
 
 #[tokio::test]

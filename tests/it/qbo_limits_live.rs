@@ -157,3 +157,70 @@ async fn an_interactive_call_overtakes_a_background_backlog_end_to_end() {
     );
     assert_eq!(h.sim.stats().limit_violations.total(), 0);
 }
+
+/// Slot leases far shorter than the waits: start times booked seconds ahead behind realm
+/// pauses of 3 s (every throttle answer carries `Retry-After: 3`), a lease of 2 s, and enough
+/// latency that two replicas want more than ten calls in flight. A slot leased before the wait
+/// would run out during it and let an eleventh call in; leased after it, the limit holds.
+#[tokio::test]
+async fn short_slot_leases_hold_the_concurrency_limit_through_long_waits_and_pauses() {
+    let sim_config = SimulatorConfig {
+        rate_window: Duration::from_secs(2),
+        max_requests_per_window: 40,
+        ..SimulatorConfig::default()
+    };
+    let h = harness(sim_config, |c| {
+        c.qbo_timeout = Duration::from_millis(1300);
+        c.qbo_slot_lease = Duration::from_secs(2);
+    })
+    .await;
+    assert_eq!(
+        h.client.limiter().settings().slot_lease(),
+        Duration::from_secs(2),
+        "2 s outlives a 1.3 s call by more than half of it: not raised"
+    );
+    h.seed(&[("Lease One", true), ("Lease Two", true)]);
+    let other = h.replica().await;
+    h.sim.set_faults(FaultConfig {
+        throttle_rate: 0.06,
+        retry_after_secs: Some(3),
+        latency: Duration::from_millis(250),
+        latency_jitter: Duration::from_millis(500),
+        seed: 11,
+        ..FaultConfig::default()
+    });
+    let started = std::time::Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        reads(&h.client, &h.tenant, 20, Lane::Interactive),
+        reads(&h.client, &h.tenant, 15, Lane::Background),
+        reads(&other, &h.tenant, 20, Lane::Interactive),
+        reads(&other, &h.tenant, 15, Lane::Background),
+    );
+    let elapsed = started.elapsed();
+    assert_eq!((a, b, c, d), (20, 15, 20, 15), "every read completes");
+    let stats = h.sim.stats();
+    assert!(
+        stats.injected_throttles >= 1,
+        "the realm was paused: {stats:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(6),
+        "the waits were long: {elapsed:?}"
+    );
+    assert_eq!(
+        stats.limit_violations.concurrency, 0,
+        "{:?}",
+        stats.limit_violations
+    );
+    assert_eq!(
+        stats.limit_violations.total(),
+        0,
+        "{:?}",
+        stats.limit_violations
+    );
+    assert!(
+        stats.max_concurrency_seen >= 6,
+        "the replicas pressed on the limit: {}",
+        stats.max_concurrency_seen
+    );
+}

@@ -87,22 +87,19 @@ impl Pusher {
             return Err(PushError::MirrorBusy);
         };
         let read = async {
-            let mut start = 1;
-            loop {
-                let page = qbo
-                    .query_customers_page(tenant, start, true, Lane::Background)
-                    .await?;
+            // Pages stream in Id order, a few in flight; the company is never held whole.
+            let mut pager = qbo
+                .customer_pager(tenant, true, Lane::Background)
+                .read_ahead(4);
+            while let Some(page) = pager.next_page().await? {
                 let rows: Vec<MirroredCustomer> =
                     page.customers.iter().map(super::mirrored).collect();
                 let mut conn = pool.acquire().await.map_err(StoreError::from)?;
                 store::mirror::upsert_mirrored_customers(&mut conn, tenant, &rows).await?;
                 drop(conn);
                 store::mirror::extend_refresh(pool, tenant, &token, REFRESH_LEASE).await?;
-                if !page.more {
-                    return Ok::<_, PushError>(());
-                }
-                start += u32::try_from(page.customers.len()).unwrap_or(u32::MAX);
             }
+            Ok::<_, PushError>(())
         };
         let outcome = read.await;
         let done = outcome.is_ok().then_some(started);
