@@ -33,6 +33,7 @@ use crate::{
         connections::{Connections, Unconfigured},
         customers::Customers,
         push::{PushSettings, Pusher},
+        sync::{SyncEngine, SyncSettings, Syncs, run_schedule},
     },
     shutdown::Shutdown,
     store, telemetry,
@@ -85,6 +86,7 @@ pub struct App {
     listeners: Listeners,
     pool: PgPool,
     connections: Connections,
+    syncs: Syncs,
     worker: Option<Arc<Worker>>,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
@@ -107,6 +109,15 @@ impl App {
         // Before migrations: a bad key must stop the start before anything changes.
         let qbo = build_qbo(&config, &pool)?;
         let connections = Connections::new(pool.clone(), qbo.clone());
+        let syncs = Syncs::new(pool.clone());
+        let engine = SyncEngine::new(
+            pool.clone(),
+            qbo.clone(),
+            SyncSettings {
+                apply_chunk: config.push.sync_apply_chunk.max(1),
+                ..SyncSettings::default()
+            },
+        );
         // Without a QBO client this replica runs no QBO jobs; they wait for one that can.
         let worker = qbo.is_ok().then(|| {
             let push = PushSettings {
@@ -114,7 +125,7 @@ impl App {
                 mirror_max_age: config.push.push_mirror_max_age,
             };
             let pusher = Pusher::new(pool.clone(), qbo).with_settings(push);
-            let handlers = qbo_handlers(pusher, config.qbo.qbo_batch_size);
+            let handlers = qbo_handlers(pusher, engine, config.qbo.qbo_batch_size);
             let settings = WorkerSettings::from_config(&config.worker);
             Arc::new(Worker::new(pool.clone(), handlers, settings))
         });
@@ -137,6 +148,7 @@ impl App {
             listeners,
             pool,
             connections,
+            syncs,
             worker,
             shutdown,
             grpc_addr,
@@ -174,12 +186,18 @@ impl App {
             listeners,
             pool,
             connections,
+            syncs,
             worker,
             shutdown,
             ..
         } = self;
         if let Some(worker) = worker.filter(|w| w.settings().workers > 0) {
             shutdown.tracker.spawn(worker.run(shutdown.clone()));
+            shutdown.tracker.spawn(run_schedule(
+                syncs.clone(),
+                config.push.auto_sync_interval,
+                shutdown.soft.clone(),
+            ));
         }
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let database_up = Arc::new(AtomicBool::new(false));
@@ -196,6 +214,7 @@ impl App {
             listeners.grpc,
             pool,
             connections,
+            syncs,
             health_service,
             shutdown.clone(),
         );
@@ -250,6 +269,7 @@ async fn serve_grpc(
     listener: TcpListener,
     pool: PgPool,
     connections: Connections,
+    syncs: Syncs,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -264,9 +284,10 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(Customers::new(pool)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let customer_sync =
+        CustomerSyncServiceServer::new(CustomerSyncApi::new(Customers::new(pool), syncs))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
     let connection = ConnectionServiceServer::new(ConnectionApi::new(connections))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);

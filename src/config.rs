@@ -254,6 +254,13 @@ pub struct PushConfig {
     /// the same name still meets QBO's 6240 and is linked).
     #[arg(long, env = "QBO_SYNC_PUSH_MIRROR_MAX_AGE", default_value = "10m", value_parser = parse_duration)]
     pub push_mirror_max_age: Duration,
+    /// Every connected tenant gets an incremental sync this often (scheduled once across
+    /// replicas); `0` turns the automatic sync off.
+    #[arg(long, env = "QBO_SYNC_AUTO_SYNC_INTERVAL", default_value = "15m", value_parser = parse_duration)]
+    pub auto_sync_interval: Duration,
+    /// Digit customers a sync run applies per transaction (and per checkpoint).
+    #[arg(long, env = "QBO_SYNC_SYNC_APPLY_CHUNK", default_value_t = 1_000)]
+    pub sync_apply_chunk: usize,
 }
 
 /// Logging settings.

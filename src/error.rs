@@ -12,7 +12,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use crate::{
     crypto::CryptoError,
     quickbooks::QboError,
-    service::{connections::ConnectionError, customers::CustomerError},
+    service::{connections::ConnectionError, customers::CustomerError, sync::SyncError},
     store::StoreError,
 };
 
@@ -132,6 +132,29 @@ impl From<ConnectionError> for ApiError {
             },
             ConnectionError::Store(store) => Self::Store(store),
             ConnectionError::Qbo(qbo) => Self::Qbo(qbo),
+        }
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::NotFound { run_id } => Self::NotFound {
+                entity: "sync run",
+                id: run_id.to_string(),
+            },
+            SyncError::NotConnected { reason, message } => {
+                Self::FailedPrecondition { reason, message }
+            }
+            SyncError::KeyReused { .. } => Self::FailedPrecondition {
+                reason: "IDEMPOTENCY_KEY_REUSED",
+                message: error.to_string(),
+            },
+            SyncError::Finished { .. } => Self::FailedPrecondition {
+                reason: "SYNC_RUN_FINISHED",
+                message: error.to_string(),
+            },
+            SyncError::Store(store) => Self::Store(store),
         }
     }
 }

@@ -6,9 +6,11 @@ use prost_types::Timestamp;
 use crate::{
     domain::{Link, LinkMethod, LinkState},
     proto::v1 as pb,
+    service::sync::Action,
     store::{
         connections::{Connection, ConnectionState},
         reviews::StoredCandidate,
+        sync_runs::SyncRunRow,
     },
 };
 
@@ -97,4 +99,97 @@ pub fn connection(connection: Connection) -> pb::Connection {
         refresh_token_expires_at: connection.refresh_token_expires_at.map(timestamp),
         last_error: connection.last_error.unwrap_or_default(),
     }
+}
+
+/// The proto message of a sync run (a dry run's plan included).
+#[must_use]
+pub fn sync_run(run: SyncRunRow) -> pb::SyncRun {
+    let mode = match run.mode.as_str() {
+        "full" => pb::SyncMode::Full,
+        "incremental" => pb::SyncMode::Incremental,
+        _ => pb::SyncMode::Unspecified,
+    };
+    let state = match run.state.as_str() {
+        "queued" => pb::SyncRunState::Queued,
+        "running" => pb::SyncRunState::Running,
+        "succeeded" => pb::SyncRunState::Succeeded,
+        "failed" => pb::SyncRunState::Failed,
+        "cancelled" => pb::SyncRunState::Cancelled,
+        _ => pb::SyncRunState::Unspecified,
+    };
+    let actions: Vec<Action> = serde_json::from_value(run.planned_actions.0).unwrap_or_default();
+    pb::SyncRun {
+        run_id: run.id.to_string(),
+        tenant_id: run.tenant_id,
+        mode: mode.into(),
+        state: state.into(),
+        dry_run: run.dry_run,
+        link_only: run.link_only,
+        qbo_customers_read: run.qbo_customers_read,
+        digit_customers_considered: run.digit_customers_considered,
+        already_linked: run.already_linked,
+        auto_linked: run.auto_linked,
+        queued_for_review: run.queued_for_review,
+        pushed_to_qbo: run.pushed_to_qbo,
+        conflicts: run.conflicts,
+        errors: run.errors,
+        created_at: Some(timestamp(run.created_at)),
+        started_at: run.started_at.map(timestamp),
+        finished_at: run.finished_at.map(timestamp),
+        error: run.error.unwrap_or_default(),
+        planned_actions: actions.into_iter().map(planned_action).collect(),
+        updated_at: Some(timestamp(run.updated_at)),
+        planned_actions_total: run.planned_total,
+        requested_by: run.requested_by,
+    }
+}
+
+/// The proto message of one planned action. A review names its best candidate; its reasons
+/// start with why a person must decide.
+#[must_use]
+pub fn planned_action(action: Action) -> pb::PlannedAction {
+    let mut out = pb::PlannedAction::default();
+    match action {
+        Action::Link {
+            digit,
+            qbo,
+            method,
+            score,
+            reasons,
+        } => {
+            out.set_kind(pb::PlannedActionKind::Link);
+            out.digit_customer_id = digit;
+            out.qbo_customer_id = qbo;
+            out.set_method(link_method(crate::service::push::link_method(method)));
+            out.score = score;
+            out.reasons = reasons;
+        }
+        Action::Review {
+            digit,
+            reason,
+            candidates,
+        } => {
+            out.set_kind(pb::PlannedActionKind::Review);
+            out.digit_customer_id = digit;
+            out.reasons.push(reason);
+            if let Some(best) = candidates.into_iter().next() {
+                out.qbo_customer_id = best.qbo_customer_id;
+                out.score = best.score;
+                out.reasons.extend(best.reasons);
+            }
+        }
+        Action::Push { digit } => {
+            out.set_kind(pb::PlannedActionKind::Push);
+            out.digit_customer_id = digit;
+            out.reasons
+                .push("no QuickBooks customer matches or resembles it: create it".into());
+        }
+        Action::Keep { digit, qbo, why } => {
+            out.set_kind(pb::PlannedActionKind::Keep);
+            out.digit_customer_id = digit;
+            out.qbo_customer_id = qbo.unwrap_or_default();
+            out.reasons.push(why);
+        }
+    }
+    out
 }

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, pin::Pin};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -11,7 +11,10 @@ use crate::{
     domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
-    service::customers::Customers,
+    service::{
+        customers::Customers,
+        sync::{SyncMode, SyncRequest, Syncs, Trigger},
+    },
 };
 
 /// The most customers one `BatchUpsertCustomers` call may carry.
@@ -21,21 +24,22 @@ pub const MAX_REASON_BYTES: usize = 1_000;
 /// The largest review page.
 pub const MAX_PAGE_SIZE: i32 = 500;
 
-const SYNC_ENGINE: &str =
-    "the sync engine (job queue, worker pool, full and incremental sync) has not landed yet";
+/// How often WatchSyncRun looks at the run.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 const RPC_SURFACE: &str = "the links, review and preflight RPC surface has not landed yet";
 
 /// The service, over the customer use cases.
 #[derive(Debug, Clone)]
 pub struct CustomerSyncApi {
     customers: Customers,
+    syncs: Syncs,
 }
 
 impl CustomerSyncApi {
     /// A service over these use cases.
     #[must_use]
-    pub fn new(customers: Customers) -> Self {
-        Self { customers }
+    pub fn new(customers: Customers, syncs: Syncs) -> Self {
+        Self { customers, syncs }
     }
 }
 
@@ -219,15 +223,39 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::TriggerSyncResponse>, Status> {
         let request = request.into_inner();
         let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
+        let tenant = tenant(&mut checker, &request.tenant_id);
         checker.known_enum::<pb::SyncMode>("mode", request.mode, pb::SyncMode::Unspecified as i32);
         checker.text(
             "idempotency_key",
             &request.idempotency_key,
             crate::domain::MAX_ID_BYTES,
         );
-        checker.finish()?;
-        not_yet("TriggerSync", SYNC_ENGINE)
+        let tenant = match tenant {
+            Some(t) if checker.is_clean() => t,
+            _ => return Err(checker.into_error().into()),
+        };
+        let mode = match pb::SyncMode::try_from(request.mode) {
+            Ok(pb::SyncMode::Incremental) => SyncMode::Incremental,
+            _ => SyncMode::Full,
+        };
+        let sync = SyncRequest {
+            mode,
+            dry_run: request.dry_run,
+            link_only: request.link_only,
+            idempotency_key: (!request.idempotency_key.is_empty())
+                .then_some(request.idempotency_key),
+            requested_by: "api".into(),
+            trigger: Trigger::Api,
+        };
+        let triggered = self
+            .syncs
+            .trigger(&tenant, &sync)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::TriggerSyncResponse {
+            run: Some(convert::sync_run(triggered.run)),
+            already_running: triggered.already_running,
+        }))
     }
 
     async fn get_sync_run(
@@ -235,8 +263,15 @@ impl CustomerSyncService for CustomerSyncApi {
         request: Request<pb::GetSyncRunRequest>,
     ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
         let request = request.into_inner();
-        tenant_and_run(&request.tenant_id, &request.run_id)?;
-        not_yet("GetSyncRun", SYNC_ENGINE)
+        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        let run = self
+            .syncs
+            .get(&tenant, run_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetSyncRunResponse {
+            run: Some(convert::sync_run(run)),
+        }))
     }
 
     type WatchSyncRunStream = WatchStream;
@@ -246,8 +281,38 @@ impl CustomerSyncService for CustomerSyncApi {
         request: Request<pb::WatchSyncRunRequest>,
     ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
         let request = request.into_inner();
-        tenant_and_run(&request.tenant_id, &request.run_id)?;
-        not_yet("WatchSyncRun", SYNC_ENGINE)
+        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        // A run that does not exist is NOT_FOUND at once, not an empty stream.
+        self.syncs
+            .get(&tenant, run_id)
+            .await
+            .map_err(ApiError::from)?;
+        let stream = self
+            .syncs
+            .watch(tenant, run_id, WATCH_EVERY)
+            .map(|item| match item {
+                Ok(run) => Ok(pb::WatchSyncRunResponse {
+                    run: Some(convert::sync_run(run)),
+                }),
+                Err(e) => Err(Status::from(ApiError::from(e))),
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_sync_run(
+        &self,
+        request: Request<pb::CancelSyncRunRequest>,
+    ) -> Result<Response<pb::CancelSyncRunResponse>, Status> {
+        let request = request.into_inner();
+        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        let run = self
+            .syncs
+            .cancel(&tenant, run_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::CancelSyncRunResponse {
+            run: Some(convert::sync_run(run)),
+        }))
     }
 
     async fn get_link_status(

@@ -92,6 +92,23 @@ impl CustomerPager<'_> {
         self
     }
 
+    /// Starts at STARTPOSITION `position` (1 is the first customer): a read that stopped goes
+    /// on from the position [`Self::position`] gave. Call before the first page.
+    #[must_use]
+    pub fn start_at(mut self, position: u32) -> Self {
+        let position = position.max(1);
+        self.next_start = position;
+        self.next_request = position;
+        self
+    }
+
+    /// STARTPOSITION of the next page this pager hands out: where a read that stops now
+    /// would go on from.
+    #[must_use]
+    pub fn position(&self) -> u32 {
+        self.next_start
+    }
+
     /// The next page, or `None` after the last one. After an error the same page is asked
     /// for again on the next call.
     ///

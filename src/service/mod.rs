@@ -5,3 +5,4 @@
 pub mod connections;
 pub mod customers;
 pub mod push;
+pub mod sync;

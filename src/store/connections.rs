@@ -311,3 +311,31 @@ pub async fn live_tenant_of_realm(
         .map(|t| TenantId::parse(t).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
 }
+
+/// Claims the connected tenants whose automatic sync is due and books their next one
+/// `interval` later, in one statement: replicas running it at once each get other tenants,
+/// so every tenant is scheduled once. A tenant never scheduled is due at once.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.connections.due_for_sync", skip_all, err)]
+pub async fn claim_due_auto_syncs(
+    pool: &PgPool,
+    interval: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE connections c SET next_auto_sync_at = now() + $1 * interval '1 microsecond'
+         FROM (SELECT tenant_id FROM connections
+               WHERE state = 'connected'
+                 AND (next_auto_sync_at IS NULL OR next_auto_sync_at <= now())
+               ORDER BY next_auto_sync_at NULLS FIRST LIMIT $2
+               FOR UPDATE SKIP LOCKED) due
+         WHERE c.tenant_id = due.tenant_id
+         RETURNING c.tenant_id",
+    )
+    .bind(i64::try_from(interval.as_micros()).unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

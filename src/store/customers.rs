@@ -167,6 +167,25 @@ pub async fn unlinked_customers_with_keys(
     rows.into_iter().map(CustomerRow::into_domain).collect()
 }
 
+/// Every Digit customer of the tenant, in id order (what a full sync matches).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
+#[instrument(name = "db.digit_customers.all", skip_all, err)]
+pub async fn all_digit_customers(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<DigitCustomer>, StoreError> {
+    let rows: Vec<CustomerRow> = sqlx::query_as(
+        "SELECT id, display_name, company_name, given_name, family_name, email, phone, active
+         FROM digit_customers WHERE tenant_id = $1 ORDER BY id",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(CustomerRow::into_domain).collect()
+}
+
 #[derive(sqlx::FromRow)]
 struct PushTargetRow {
     #[sqlx(flatten)]

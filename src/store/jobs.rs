@@ -122,6 +122,78 @@ pub async fn enqueue_job(
     Ok(id)
 }
 
+/// Enqueues jobs of one kind and priority in one statement (fair order kept: they follow the
+/// tenant's queued jobs one step apart), skipping those whose dedupe key is live, and
+/// notifies the workers when the caller's transaction commits. Returns how many were queued.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.jobs.enqueue_many", skip_all, fields(kind, count = jobs.len()), err)]
+pub async fn enqueue_jobs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    kind: &str,
+    priority: i16,
+    jobs: &[(serde_json::Value, Option<String>)],
+) -> Result<u64, StoreError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let payloads: Vec<serde_json::Value> = jobs.iter().map(|(p, _)| p.clone()).collect();
+    let keys: Vec<Option<String>> = jobs.iter().map(|(_, k)| k.clone()).collect();
+    let count: i64 = sqlx::query_scalar(
+        "WITH head AS (
+             SELECT GREATEST(
+                 COALESCE((SELECT min(fair_at) FROM jobs WHERE state = 'queued' AND priority = $3),
+                          clock_timestamp()),
+                 COALESCE((SELECT max(fair_at) FROM jobs
+                           WHERE state = 'queued' AND tenant_id = $1 AND priority = $3)
+                          + $6 * interval '1 microsecond', '-infinity')) AS fair_at),
+         inserted AS (
+             INSERT INTO jobs (id, tenant_id, kind, payload, state, priority, dedupe_key,
+                               needs_connection, fair_at)
+             SELECT gen_random_uuid(), $1, $2, t.payload, 'queued', $3, t.key, true,
+                    head.fair_at + (t.n - 1) * $6 * interval '1 microsecond'
+             FROM head, UNNEST($4::jsonb[], $5::text[]) WITH ORDINALITY AS t(payload, key, n)
+             ON CONFLICT (tenant_id, dedupe_key)
+                 WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running', 'parked')
+             DO NOTHING
+             RETURNING 1)
+         SELECT count(*) FROM inserted, LATERAL pg_notify($7, '') AS n",
+    )
+    .bind(tenant.as_str())
+    .bind(kind)
+    .bind(priority)
+    .bind(payloads)
+    .bind(keys)
+    .bind(FAIR_STEP_MICROS)
+    .bind(JOBS_CHANNEL)
+    .fetch_one(conn)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The Digit customers of the tenant with a live (queued, running or parked) job of `kind`.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.jobs.live_customers", skip_all, err)]
+pub async fn customers_with_live_jobs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    kind: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT payload->>'digit_customer_id' FROM jobs
+         WHERE tenant_id = $1 AND kind = $2 AND state IN ('queued', 'running', 'parked')
+           AND payload ? 'digit_customer_id'",
+    )
+    .bind(tenant.as_str())
+    .bind(kind)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Whether a job with this dedupe key is queued, running or parked.
 ///
 /// # Errors
@@ -268,7 +340,8 @@ pub async fn fail_job(
 }
 
 /// Puts jobs back in the queue after `retry_in` without spending the attempt (QBO throttled
-/// the call: not the job's fault).
+/// the call, or the job waits for others: not the job's fault). `throttled` counts it as a
+/// throttle.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
@@ -279,10 +352,11 @@ pub async fn reschedule_jobs(
     token: &str,
     why: &str,
     retry_in: Duration,
+    throttled: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0),
-                throttled = throttled + 1, last_error = $3,
+                throttled = throttled + $5::int, last_error = $3,
                 run_at = clock_timestamp() + $4 * interval '1 microsecond',
                 locked_by = NULL, locked_until = NULL, updated_at = clock_timestamp()
          WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'",
@@ -291,6 +365,7 @@ pub async fn reschedule_jobs(
     .bind(token)
     .bind(why)
     .bind(micros(retry_in))
+    .bind(i32::from(throttled))
     .execute(pool)
     .await?;
     Ok(())

@@ -86,6 +86,8 @@ pub struct NewLink<'a> {
     pub linked_by: &'a str,
     /// The audit trail's free-text reason.
     pub reason: &'a str,
+    /// The sync run that made it, if one did.
+    pub run_id: Option<uuid::Uuid>,
 }
 
 /// What writing a link found.
@@ -122,8 +124,8 @@ pub async fn insert_links(
     let inserted: Vec<String> = sqlx::query_scalar(
         "WITH input AS (
              SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::jsonb[],
-                                  $7::int4[], $8::text[], $9::text[])
-                 AS t(digit, qbo, method, score, reasons, nver, linked_by, reason)),
+                                  $7::int4[], $8::text[], $9::text[], $10::uuid[])
+                 AS t(digit, qbo, method, score, reasons, nver, linked_by, reason, run_id)),
          written AS (
              INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score,
                                 reasons, normalizer_version, linked_by)
@@ -131,11 +133,12 @@ pub async fn insert_links(
              ON CONFLICT DO NOTHING
              RETURNING digit_customer_id, qbo_customer_id),
          events AS (
-             INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor, reason)
+             INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor,
+                                      reason, run_id)
              SELECT $1, i.digit, 'link', NULL,
                     jsonb_build_object('qbo_customer_id', i.qbo, 'method', i.method,
                                        'score', i.score, 'reasons', i.reasons),
-                    i.linked_by, i.reason
+                    i.linked_by, i.reason, i.run_id
              FROM written w JOIN input i ON i.digit = w.digit_customer_id AND i.qbo = w.qbo_customer_id)
          SELECT digit_customer_id FROM written",
     )
@@ -153,11 +156,13 @@ pub async fn insert_links(
     )
     .bind(text(|l| l.linked_by.to_owned()))
     .bind(text(|l| l.reason.to_owned()))
+    .bind(links.iter().map(|l| l.run_id).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
+    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
     let mut answers = Vec::with_capacity(links.len());
     for link in links {
-        if inserted.iter().any(|d| d == link.digit.as_str()) {
+        if inserted.contains(link.digit.as_str()) {
             answers.push(LinkInsert::Inserted);
         } else {
             answers.push(existing_link(conn, tenant, link).await?);
@@ -229,6 +234,40 @@ pub async fn rejected_pairs_of(
     )
     .bind(tenant.as_str())
     .bind(digit_ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every link of the tenant, as (digit id, qbo id).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.links.all", skip_all, err)]
+pub async fn all_links(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT digit_customer_id, qbo_customer_id FROM links WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Every pair of the tenant a person rejected, as (digit id, qbo id).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.rejected_pairs.all", skip_all, err)]
+pub async fn all_rejected_pairs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT digit_customer_id, qbo_customer_id FROM rejected_pairs WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
     .fetch_all(conn)
     .await?)
 }

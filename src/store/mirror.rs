@@ -269,6 +269,135 @@ pub async fn word_counts(
     .await?)
 }
 
+/// Marks missing the tenant's mirrored customers not written since `since` (a full read that
+/// began then did not see them: QBO no longer has them, e.g. merged away). Returns how many.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.qbo_customers.mark_missing", skip_all, err)]
+pub async fn mark_missing_before(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    since: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE qbo_customers SET missing = true
+         WHERE tenant_id = $1 AND NOT missing AND mirrored_at < $2",
+    )
+    .bind(tenant.as_str())
+    .bind(since)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records that the tenant's mirror was read whole, as of `at` (when the read began).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.mirror_state.refreshed", skip_all, err)]
+pub async fn set_refreshed(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO mirror_state (tenant_id, refreshed_at) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO UPDATE
+             SET refreshed_at = greatest(mirror_state.refreshed_at, EXCLUDED.refreshed_at)",
+    )
+    .bind(tenant.as_str())
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every mirrored customer of the tenant that QBO still has, in Id order.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.all", skip_all, err)]
+pub async fn all_mirrored(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<MirroredCustomer>, StoreError> {
+    let rows: Vec<MirrorRow> = sqlx::query_as(
+        "SELECT qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
+                level, active, company_name, given_name, family_name, email, phone,
+                qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
+         FROM qbo_customers WHERE tenant_id = $1 AND NOT missing ORDER BY qbo_id",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
+}
+
+/// The time QBO gave with the last change read (full read or CDC), if any.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.mirror_state.watermark", skip_all, err)]
+pub async fn cdc_watermark(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+        "SELECT cdc_watermark FROM mirror_state WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
+/// Moves the tenant's CDC watermark forward to `at` (never back).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.mirror_state.set_watermark", skip_all, err)]
+pub async fn set_cdc_watermark(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO mirror_state (tenant_id, cdc_watermark) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO UPDATE
+             SET cdc_watermark = greatest(mirror_state.cdc_watermark, EXCLUDED.cdc_watermark)",
+    )
+    .bind(tenant.as_str())
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the given QBO customers missing (QBO reported them deleted, e.g. merged away).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.qbo_customers.mark_gone", skip_all, err)]
+pub async fn mark_missing(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo_ids: &[String],
+) -> Result<u64, StoreError> {
+    if qbo_ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE qbo_customers SET missing = true, mirrored_at = now()
+         WHERE tenant_id = $1 AND qbo_id = ANY($2) AND NOT missing",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo_ids)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

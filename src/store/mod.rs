@@ -9,6 +9,7 @@ pub mod links;
 pub mod mirror;
 pub mod qbo_limits;
 pub mod reviews;
+pub mod sync_runs;
 
 pub use error::StoreError;
 

@@ -122,3 +122,98 @@ pub async fn open_review_item(
             }),
     }
 }
+
+/// The tenant's Digit customers with an open review item.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.review_items.open_customers", skip_all, err)]
+pub async fn customers_in_review(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT digit_customer_id FROM review_items WHERE tenant_id = $1 AND state = 'open'",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A review item to open.
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    /// The Digit customer.
+    pub digit: String,
+    /// What to decide.
+    pub kind: ReviewKind,
+    /// Why the matcher could not.
+    pub reason: String,
+    /// The candidates, best first.
+    pub candidates: Vec<StoredCandidate>,
+}
+
+/// Opens review items in one statement (a customer with an open item keeps it); returns the
+/// Digit customers that got a new one.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.review_items.open_many", skip_all, fields(count = items.len()), err)]
+pub async fn open_review_items(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    items: &[NewReview],
+    run_id: Option<Uuid>,
+) -> Result<Vec<String>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let candidates: Vec<serde_json::Value> = items
+        .iter()
+        .map(|i| serde_json::json!(i.candidates))
+        .collect();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO review_items (id, tenant_id, digit_customer_id, state, kind, reason,
+                                   candidates, run_id)
+         SELECT gen_random_uuid(), $1, digit, 'open', kind, reason, candidates, $6
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::jsonb[])
+             AS t(digit, kind, reason, candidates)
+         ON CONFLICT (tenant_id, digit_customer_id) WHERE state = 'open' DO NOTHING
+         RETURNING digit_customer_id",
+    )
+    .bind(tenant.as_str())
+    .bind(items.iter().map(|i| i.digit.clone()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.reason.clone()).collect::<Vec<_>>())
+    .bind(candidates)
+    .bind(run_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Closes, as superseded, the open review items of customers that got linked without a
+/// person; returns how many.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.review_items.supersede", skip_all, err)]
+pub async fn supersede_open_reviews(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit_ids: &[String],
+    note: &str,
+) -> Result<u64, StoreError> {
+    if digit_ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE review_items SET state = 'superseded', resolved_at = now(), resolution_note = $3
+         WHERE tenant_id = $1 AND state = 'open' AND digit_customer_id = ANY($2)",
+    )
+    .bind(tenant.as_str())
+    .bind(digit_ids)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

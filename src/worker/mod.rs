@@ -44,6 +44,14 @@ pub enum JobOutcome {
         /// Why.
         why: String,
     },
+    /// Not finished, and nothing to do before `retry_in` (waiting on other jobs): run again
+    /// then, without spending an attempt.
+    Later {
+        /// When to look again.
+        retry_in: Duration,
+        /// Why.
+        why: String,
+    },
     /// The tenant's company is not connected: park this and the tenant's other QBO jobs until
     /// it is connected again.
     Parked {
@@ -62,6 +70,7 @@ impl JobOutcome {
             Self::Dead { .. } => "dead",
             Self::Throttled { .. } => "throttled",
             Self::Parked { .. } => "parked",
+            Self::Later { .. } => "later",
         }
     }
 }

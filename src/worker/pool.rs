@@ -217,7 +217,12 @@ impl Worker {
                     log_failure(job, error, true);
                 }
                 JobOutcome::Throttled { retry_in, why } => {
-                    jobs::reschedule_jobs(&self.pool, &[job.id], token, why, *retry_in).await?;
+                    jobs::reschedule_jobs(&self.pool, &[job.id], token, why, *retry_in, true)
+                        .await?;
+                }
+                JobOutcome::Later { retry_in, why } => {
+                    jobs::reschedule_jobs(&self.pool, &[job.id], token, why, *retry_in, false)
+                        .await?;
                 }
                 JobOutcome::Parked { why } => {
                     let parked =

@@ -20,4 +20,5 @@ mod qbo_limits_live;
 mod qbo_pager;
 mod reflection;
 mod server;
+mod sync;
 mod validation;

@@ -492,6 +492,7 @@ async fn link_by_hand(w: &crate::push_support::World, digit: &str, qbo: &str) ->
         normalizer_version: 0,
         linked_by: "a person",
         reason: "test",
+        run_id: None,
     };
     let mut conn = w.app.db.pool.acquire().await.unwrap();
     insert_links(&mut conn, &tenant, &[link])

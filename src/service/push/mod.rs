@@ -350,6 +350,7 @@ impl Pusher {
                     normalizer_version: matching::NORMALIZER_VERSION,
                     linked_by: PUSH_ACTOR,
                     reason: "found in QuickBooks before creating it",
+                    run_id: None,
                 };
                 self.link(tenant, link, None).await
             }
@@ -498,7 +499,7 @@ async fn similar_customers(
     Ok((found.customers, found.truncated))
 }
 
-fn link_method(method: matching::LinkMethod) -> LinkMethod {
+pub(crate) fn link_method(method: matching::LinkMethod) -> LinkMethod {
     match method {
         matching::LinkMethod::AutoExact => LinkMethod::AutoExact,
         matching::LinkMethod::AutoNormalized => LinkMethod::AutoNormalized,
@@ -516,7 +517,7 @@ fn stored_candidate(c: Candidate) -> StoredCandidate {
     }
 }
 
-fn digit_record(c: &DigitCustomer) -> DigitCustomerRecord {
+pub(crate) fn digit_record(c: &DigitCustomer) -> DigitCustomerRecord {
     DigitCustomerRecord {
         id: c.id.to_string(),
         display_name: c.display_name.clone(),

@@ -172,6 +172,7 @@ impl Pusher {
                 normalizer_version: 0,
                 linked_by: PUSH_ACTOR,
                 reason: "created in QuickBooks",
+                run_id: None,
             })
             .collect();
         let customers: Vec<&QboCustomer> = created.iter().map(|(_, c, _)| c).collect();
@@ -248,6 +249,7 @@ impl Pusher {
             normalizer_version: 0,
             linked_by: PUSH_ACTOR,
             reason: "created in QuickBooks",
+            run_id: None,
         };
         self.link(tenant, link, Some(customer)).await
     }
@@ -309,6 +311,7 @@ impl Pusher {
                     normalizer_version: matching::NORMALIZER_VERSION,
                     linked_by: PUSH_ACTOR,
                     reason: "QuickBooks said the name exists; the holder is this customer",
+                    run_id: None,
                 };
                 self.link(tenant, link, Some(holder)).await
             }
