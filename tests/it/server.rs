@@ -9,16 +9,18 @@ async fn rpcs_not_landed_yet_answer_unimplemented_with_a_reason() {
     let app = TestApp::spawn().await;
     let status = app
         .customers()
-        .trigger_sync(pb::TriggerSyncRequest {
+        .link_customers(pb::LinkCustomersRequest {
             tenant_id: "t1".into(),
-            mode: pb::SyncMode::Full as i32,
+            digit_customer_id: "c1".into(),
+            qbo_customer_id: "42".into(),
+            reason: "same customer".into(),
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(
-        status.message().contains("TriggerSync"),
+        status.message().contains("LinkCustomers"),
         "{}",
         status.message()
     );
