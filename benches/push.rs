@@ -15,33 +15,25 @@
 //! `QBO_BENCH_WINDOW_SECS` (default 6) is the simulator's and the client's rate window: one
 //! window stands for one real minute.
 
+mod support;
+
 use std::{
-    str::FromStr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use futures::{FutureExt, future::BoxFuture};
 use qbo_sim::{FaultConfig, Simulator, SimulatorConfig};
 use qbo_sync::{
-    app::{App, Listeners, Migrations},
-    config::Config,
     domain::TenantId,
     pgcluster::{FreshDatabase, fresh_database},
-    proto::v1::{
-        self as pb, connection_service_client::ConnectionServiceClient,
-        customer_sync_service_client::CustomerSyncServiceClient,
-    },
+    proto::v1 as pb,
     shutdown::Shutdown,
     store::jobs::{self, ClaimedJob, NewJob, PRIORITY_BACKGROUND},
     worker::{Handlers, JobHandler, JobOutcome, Worker, WorkerSettings},
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
-const REDIRECT: &str = "https://digit.example/qbo/callback";
+use support::{connect, realm_of, replica};
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,83 +144,6 @@ async fn queue_overhead() -> anyhow::Result<()> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// the real server against the simulator
-
-struct Replica {
-    channel: Channel,
-    shutdown: Shutdown,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Replica {
-    fn customers(&self) -> CustomerSyncServiceClient<Channel> {
-        CustomerSyncServiceClient::new(self.channel.clone())
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20)
-    }
-
-    async fn stop(self) {
-        self.shutdown.trigger(Duration::from_secs(5));
-        let _ = self.server.await;
-    }
-}
-
-fn token_key() -> String {
-    STANDARD.encode([42u8; 32])
-}
-
-async fn replica(sim: &Simulator, db: &FreshDatabase, workers: usize) -> anyhow::Result<Replica> {
-    let config = sim.config();
-    let window = format!("{}ms", window().as_millis());
-    let workers = workers.to_string();
-    let args = vec![
-        "--qbo-base-url".to_owned(),
-        sim.base_url(),
-        "--qbo-token-url".to_owned(),
-        sim.token_url(),
-        "--qbo-revoke-url".to_owned(),
-        sim.revoke_url(),
-        "--qbo-client-id".to_owned(),
-        config.client_id.clone(),
-        "--qbo-client-secret".to_owned(),
-        config.client_secret.clone(),
-        "--token-key".to_owned(),
-        token_key(),
-        "--qbo-rate-window".to_owned(),
-        window,
-        "--workers".to_owned(),
-        workers,
-        "--log-format".to_owned(),
-        "pretty".to_owned(),
-        "--log-filter".to_owned(),
-        "warn".to_owned(),
-        "--max-message-bytes".to_owned(),
-        (64 << 20).to_string(),
-    ];
-    let config = Config::from_args(args)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(30)
-        .connect_with(PgConnectOptions::from_str(&db.url)?)
-        .await?;
-    let listeners = Listeners {
-        grpc: TcpListener::bind("127.0.0.1:0").await?,
-        http: TcpListener::bind("127.0.0.1:0").await?,
-    };
-    let shutdown = Shutdown::new();
-    let app = App::build(config, listeners, pool, Migrations::Apply, shutdown.clone()).await?;
-    let addr = app.grpc_addr();
-    let server = tokio::spawn(app.run());
-    let channel = Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    Ok(Replica {
-        channel,
-        shutdown,
-        server,
-    })
-}
-
 fn simulator_config() -> SimulatorConfig {
     SimulatorConfig::default()
         .time_scaled(u32::try_from(60 / window().as_secs().max(1)).unwrap_or(10))
@@ -242,25 +157,7 @@ fn latency() -> FaultConfig {
     }
 }
 
-async fn connect(r: &Replica, sim: &Simulator, tenant: &str, realm: &str) -> anyhow::Result<()> {
-    let code = sim.issue_authorization_code(realm, REDIRECT);
-    ConnectionServiceClient::new(r.channel.clone())
-        .connect_company(pb::ConnectCompanyRequest {
-            tenant_id: tenant.into(),
-            realm_id: realm.into(),
-            environment: pb::QboEnvironment::Sandbox as i32,
-            authorization_code: code,
-            redirect_uri: REDIRECT.into(),
-            refresh_token: String::new(),
-        })
-        .await?;
-    Ok(())
-}
-
-fn realm_of(i: usize) -> String {
-    format!("91303500{i:08}")
-}
-
+/// Links of one tenant (all tenants with `None`).
 async fn linked(db: &FreshDatabase, tenant: Option<&str>) -> anyhow::Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT count(*) FROM links WHERE $1::text IS NULL OR tenant_id = $1")
@@ -284,7 +181,7 @@ async fn push_throughput() -> anyhow::Result<()> {
     let sim = Simulator::start(simulator_config()).await?;
     sim.set_faults(latency());
     let db = fresh_database().await?;
-    let r = replica(&sim, &db, 8).await?;
+    let r = replica(&sim, &db, 8, window()).await?;
     let (tenant, realm) = ("bulk-tenant", realm_of(1));
     connect(&r, &sim, tenant, &realm).await?;
     let started = Instant::now();
@@ -354,7 +251,7 @@ async fn fairness() -> anyhow::Result<()> {
     let sim = Simulator::start(simulator_config()).await?;
     sim.set_faults(latency());
     let db = fresh_database().await?;
-    let a = replica(&sim, &db, 0).await?;
+    let a = replica(&sim, &db, 0, window()).await?;
     for t in 0..=TENANTS {
         connect(&a, &sim, &format!("tenant-{t}"), &realm_of(100 + t)).await?;
     }
@@ -378,7 +275,10 @@ async fn fairness() -> anyhow::Result<()> {
         .await?;
     }
     a.stop().await;
-    let replicas = [replica(&sim, &db, 8).await?, replica(&sim, &db, 8).await?];
+    let replicas = [
+        replica(&sim, &db, 8, window()).await?,
+        replica(&sim, &db, 8, window()).await?,
+    ];
     let probe_tenant = format!("tenant-{TENANTS}");
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(PROBES);
