@@ -143,7 +143,11 @@ fn paged_reads(w: &World) -> usize {
 
 /// The story both ways, plus the cases around it.
 async fn story() -> World {
-    let w = world(SimulatorConfig::default(), &[]).await;
+    story_in(SimulatorConfig::default()).await
+}
+
+async fn story_in(config: SimulatorConfig) -> World {
+    let w = world(config, &[]).await;
     w.seed(&[
         "Acme Corp",
         "Globex Corporation",
@@ -722,4 +726,86 @@ async fn the_automatic_schedule_queues_one_run_per_tenant_across_replicas() {
             .await
             .unwrap();
     assert_eq!(active, 3);
+}
+
+#[tokio::test]
+async fn runs_complete_through_throttling_and_server_error_storms() {
+    let w = story().await;
+    w.sim.set_faults(FaultConfig {
+        throttle_rate: 0.3,
+        server_error_rate: 0.1,
+        seed: 7,
+        ..FaultConfig::default()
+    });
+    let run = w.full().await;
+    let run = w.finish(&run.run_id).await;
+    assert_eq!(run.state(), pb::SyncRunState::Succeeded, "{}", run.error);
+    let stats = w.sim.stats();
+    assert!(
+        stats.injected_throttles + stats.injected_server_errors > 0,
+        "the storm hit the run"
+    );
+    assert_eq!((run.auto_linked, run.queued_for_review), (3, 1));
+    w.linked("d-new").await;
+    assert_eq!(w.qbo_count(), 7, "one customer created, no duplicate");
+    assert_eq!(stats.limit_violations.total(), 0);
+    let dead = w
+        .count("SELECT count(*) FROM jobs WHERE tenant_id = $1 AND state = 'dead'")
+        .await;
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test]
+async fn a_qbo_customer_made_inactive_keeps_its_link_and_one_merged_away_is_missing() {
+    // Merged-away customers vanish from queries (one of the variants QBO's notes allow).
+    let w = story_in(SimulatorConfig {
+        merge_variant: qbo_sim::MergeVariant::Missing,
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let run = w.full().await;
+    w.finish(&run.run_id).await;
+    let acme = w.qbo_id("Acme Corp");
+    let globex = w.qbo_id("Globex Corporation");
+    let initech = w.qbo_id("Initech");
+    w.sim
+        .edit_customer(REALM, &acme, serde_json::json!({"Active": false}))
+        .unwrap();
+    w.sim.merge_customers(REALM, &initech, &globex);
+    let again = w.full().await;
+    let again = w.finish(&again.run_id).await;
+    assert_eq!(
+        again.state(),
+        pb::SyncRunState::Succeeded,
+        "{}",
+        again.error
+    );
+    let (still, _, _) = w.linked("d-acme").await;
+    assert_eq!(still, acme, "an inactive QBO customer keeps its link");
+    let (active, missing): (bool, bool) = sqlx::query_as(
+        "SELECT active, missing FROM qbo_customers WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(TENANT)
+    .bind(&acme)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((active, missing), (false, false));
+    assert_eq!(
+        again.conflicts, 1,
+        "the link to an inactive customer is a conflict"
+    );
+    let gone: bool = sqlx::query_scalar(
+        "SELECT missing FROM qbo_customers WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(TENANT)
+    .bind(&initech)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert!(gone, "a customer QBO no longer returns is marked missing");
+    assert_eq!(
+        again.qbo_customers_read, 6,
+        "the merged-away customer was not read"
+    );
 }
