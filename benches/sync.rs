@@ -123,6 +123,7 @@ async fn setup(n: u64) -> anyhow::Result<Setup> {
     let realm = realm_of(7);
     connect(&replica, &sim, TENANT, &realm).await?;
     // QBO: the shared customers and the QBO-only ones.
+    let seeded = Instant::now();
     let name = |i: u64, set: u64| names(i, i, &base(i, set));
     let qbo_names: Vec<String> = (0..shared + only).map(|i| name(i, 0).0).collect();
     for chunk in qbo_names.chunks(10_000) {
@@ -132,6 +133,7 @@ async fn setup(n: u64) -> anyhow::Result<Setup> {
             .collect();
         sim.seed_customers(&realm, json!(records))?;
     }
+    println!("seeded QBO in {:.1} s", seeded.elapsed().as_secs_f64());
     // Digit: the shared customers spelled its way and the Digit-only ones, reported unpushed.
     let mut digit: Vec<(String, String)> = (0..shared)
         .map(|i| (format!("d{i:07}"), name(i, 0).1))
@@ -140,7 +142,11 @@ async fn setup(n: u64) -> anyhow::Result<Setup> {
     // word, so a new one is compared with all of them, and random letters make some of them
     // close enough for the push to hold back (the push's guard, not its speed).
     digit.extend((0..only).map(|i| (format!("n{i:07}"), names(i, i % 3, &base(i, 1)).0)));
-    for chunk in digit.chunks(1_000) {
+    let reported = Instant::now();
+    for (k, chunk) in digit.chunks(1_000).enumerate() {
+        if k % 20 == 0 {
+            println!("  reporting batch {k} at {:.1} s", reported.elapsed().as_secs_f64());
+        }
         let customers = chunk
             .iter()
             .map(|(id, name)| pb::DigitCustomer {
