@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::Context;
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,6 +21,7 @@ use crate::{
     config::Config,
     crypto::{CryptoError, TokenCipher},
     grpc::{connection::ConnectionApi, customer_sync::CustomerSyncApi, middleware::RpcLayer},
+    http::{self, WebhookEndpoint},
     proto::{
         self,
         v1::{
@@ -34,9 +35,10 @@ use crate::{
         customers::Customers,
         push::{PushSettings, Pusher},
         sync::{SyncEngine, SyncSettings, Syncs, run_schedule},
+        webhooks::QboNotifications,
     },
     shutdown::Shutdown,
-    store, telemetry,
+    store,
     worker::{Worker, WorkerSettings, qbo_handlers},
 };
 
@@ -60,7 +62,7 @@ pub enum Migrations {
 pub struct Listeners {
     /// gRPC.
     pub grpc: TcpListener,
-    /// HTTP: `/metrics`, `/healthz`, `/readyz`.
+    /// HTTP: `/metrics`, `/healthz`, `/readyz`, `POST /webhooks/qbo`.
     pub http: TcpListener,
 }
 
@@ -108,6 +110,11 @@ impl App {
     ) -> anyhow::Result<Self> {
         // Before migrations: a bad key must stop the start before anything changes.
         let qbo = build_qbo(&config, &pool)?;
+        if config.qbo.webhook_verifier_token.is_none() {
+            tracing::warn!(
+                "QBO_SYNC_WEBHOOK_VERIFIER_TOKEN is not set: POST /webhooks/qbo answers 503"
+            );
+        }
         let connections = Connections::new(pool.clone(), qbo.clone());
         let syncs = Syncs::new(pool.clone());
         let engine = SyncEngine::new(
@@ -208,7 +215,11 @@ impl App {
             config.server.health_interval,
             shutdown.clone(),
         ));
-        let http = serve_http(listeners.http, Arc::clone(&database_up), shutdown.clone());
+        let notifications = QboNotifications::new(pool.clone(), syncs.clone());
+        let webhooks =
+            WebhookEndpoint::new(config.qbo.webhook_verifier_token.clone(), notifications);
+        let router = http::router(Arc::clone(&database_up), webhooks);
+        let http = serve_http(listeners.http, router, shutdown.clone());
         let grpc = serve_grpc(
             &config,
             listeners.grpc,
@@ -319,31 +330,14 @@ async fn serve_grpc(
 
 async fn serve_http(
     listener: TcpListener,
-    database_up: Arc<AtomicBool>,
+    router: Router,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let metrics = telemetry::metrics_handle();
-    let router = Router::new()
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.render())),
-        )
-        .route("/healthz", get(|| std::future::ready("ok")))
-        .route("/readyz", get(ready))
-        .with_state(database_up);
     let soft = shutdown.soft.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(soft.cancelled_owned())
         .await
         .context("HTTP server")
-}
-
-async fn ready(State(database_up): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
-    if database_up.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-    }
 }
 
 /// Pings the database every `interval` and mirrors the answer into the health service, so a

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod matching;
 pub mod pgcluster;
 pub mod proto;

@@ -6,3 +6,4 @@ pub mod connections;
 pub mod customers;
 pub mod push;
 pub mod sync;
+pub mod webhooks;

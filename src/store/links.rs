@@ -271,3 +271,125 @@ pub async fn all_rejected_pairs(
     .fetch_all(conn)
     .await?)
 }
+
+/// Serialises the merges of one tenant until the transaction ends, so two deliveries of the
+/// same QBO merge (or of two merges in a chain) never interleave.
+///
+/// # Errors
+/// [`StoreError::Database`] when the lock cannot be taken.
+#[instrument(name = "db.links.lock_merges", skip_all, err)]
+pub async fn lock_merges(conn: &mut PgConnection, tenant: &TenantId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('qbo-sync:merge:' || $1, 0))")
+        .bind(tenant.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What following a QBO merge did to the link of the absorbed customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeRepoint {
+    /// No link pointed at the absorbed customer.
+    NotLinked,
+    /// The link of this Digit customer now points at the survivor, with its audit event.
+    Repointed {
+        /// The Digit customer.
+        digit: String,
+    },
+    /// The link was left as it is: the survivor is linked to another Digit customer, or a
+    /// person rejected the pair.
+    Blocked(BlockedRepoint),
+}
+
+/// A link that could not follow a merge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockedRepoint {
+    /// The Digit customer linked to the absorbed customer.
+    pub digit: String,
+    /// The Digit customer the survivor is linked to, if one is.
+    pub survivor_linked_to: Option<String>,
+    /// The score of the link to the absorbed customer (to carry into a review).
+    pub score: f64,
+}
+
+/// Moves the link of the absorbed QBO customer (if any) to the survivor, as method
+/// `merge_repoint` with `reasons`, `linked_by = actor` and a `repoint` audit event holding
+/// the link before and after; unless the survivor is linked to another Digit customer or a
+/// person rejected the pair (then nothing changes). Run it in the merge's transaction, after
+/// [`lock_merges`].
+///
+/// # Errors
+/// [`StoreError::Database`] when a statement fails; [`StoreError::Conflict`] on `links_qbo_key`
+/// when another writer links the survivor meanwhile (the transaction must then be retried).
+#[instrument(name = "db.links.repoint_merged", skip_all, err)]
+pub async fn repoint_merged_link(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    absorbed: &QboCustomerId,
+    survivor: &QboCustomerId,
+    reasons: &[String],
+    actor: &str,
+) -> Result<MergeRepoint, StoreError> {
+    let before: Option<(String, String, f64, serde_json::Value)> = sqlx::query_as(
+        "SELECT digit_customer_id, method, score, reasons FROM links
+         WHERE tenant_id = $1 AND qbo_customer_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(absorbed.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((digit, method, score, old_reasons)) = before else {
+        return Ok(MergeRepoint::NotLinked);
+    };
+    let survivor_linked_to: Option<String> = sqlx::query_scalar(
+        "SELECT digit_customer_id FROM links WHERE tenant_id = $1 AND qbo_customer_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(survivor.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let rejected: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rejected_pairs
+                        WHERE tenant_id = $1 AND digit_customer_id = $2 AND qbo_customer_id = $3)",
+    )
+    .bind(tenant.as_str())
+    .bind(&digit)
+    .bind(survivor.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if survivor_linked_to.is_some() || rejected {
+        return Ok(MergeRepoint::Blocked(BlockedRepoint {
+            digit,
+            survivor_linked_to,
+            score,
+        }));
+    }
+    let reason = reasons.first().map_or("", String::as_str);
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE links SET qbo_customer_id = $3, method = 'merge_repoint', reasons = $4,
+                              linked_by = $5, linked_at = now()
+             WHERE tenant_id = $1 AND digit_customer_id = $2
+             RETURNING digit_customer_id, score)
+         INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor, reason)
+         SELECT $1, m.digit_customer_id, 'repoint',
+                jsonb_build_object('qbo_customer_id', $6::text, 'method', $7::text,
+                                   'score', m.score, 'reasons', $8::jsonb),
+                jsonb_build_object('qbo_customer_id', $3::text, 'method', 'merge_repoint',
+                                   'score', m.score, 'reasons', $4::jsonb),
+                $5, $9
+         FROM moved m",
+    )
+    .bind(tenant.as_str())
+    .bind(&digit)
+    .bind(survivor.as_str())
+    .bind(serde_json::json!(reasons))
+    .bind(actor)
+    .bind(absorbed.as_str())
+    .bind(&method)
+    .bind(&old_reasons)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(MergeRepoint::Repointed { digit })
+}

@@ -52,7 +52,8 @@ pub struct MirroredCustomer {
 }
 
 /// Writes customers into the mirror in one statement (arrays, not a round trip each),
-/// replacing what was stored for the same ids, and clears `missing` for them.
+/// replacing what was stored for the same ids, and clears `missing` for them (unless QBO
+/// merged them away).
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
@@ -89,7 +90,9 @@ pub async fn upsert_mirrored_customers(
              family_name = EXCLUDED.family_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
              qbo_last_updated_at = EXCLUDED.qbo_last_updated_at, name_key = EXCLUDED.name_key,
              email_key = EXCLUDED.email_key, normalizer_version = EXCLUDED.normalizer_version,
-             name_words = EXCLUDED.name_words, missing = false, mirrored_at = now()",
+             name_words = EXCLUDED.name_words,
+             -- A customer QBO merged away stays missing even if QBO still returns it (inactive).
+             missing = qbo_customers.merged_into_qbo_id IS NOT NULL, mirrored_at = now()",
     )
     .bind(tenant.as_str())
     .bind(col(|c| Some(c.qbo_id.clone())))
@@ -447,4 +450,67 @@ impl MirrorRow {
             name_words: self.name_words,
         }
     }
+}
+
+/// The QBO customer `qbo_id` was merged into, when a merge of it was recorded.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.merged_into", skip_all, err)]
+pub async fn merged_into(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT merged_into_qbo_id FROM qbo_customers WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
+/// Records that QBO merged `absorbed` into `survivor`: the mirrored absorbed customer is
+/// missing and points at the survivor. Returns whether the mirror held it.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.qbo_customers.mark_merged", skip_all, err)]
+pub async fn mark_merged(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    absorbed: &str,
+    survivor: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE qbo_customers SET missing = true, merged_into_qbo_id = $3, mirrored_at = now()
+         WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(absorbed)
+    .bind(survivor)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One mirrored QBO customer's display name and whether it is active, if the mirror holds it.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.name_of", skip_all, err)]
+pub async fn mirrored_name(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo_id: &str,
+) -> Result<Option<(String, bool)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT display_name, active FROM qbo_customers WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo_id)
+    .fetch_optional(conn)
+    .await?)
 }

@@ -22,3 +22,4 @@ mod reflection;
 mod server;
 mod sync;
 mod validation;
+mod webhooks;

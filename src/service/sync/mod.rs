@@ -8,6 +8,7 @@
 //! nothing applied twice. The engine is in `run.rs`, the plan in `plan.rs`, the schedule of
 //! automatic runs in `schedule.rs`.
 
+mod merge;
 mod plan;
 mod run;
 mod schedule;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use merge::MergeOutcome;
 pub use plan::{Action, PlanContext, Planned, plan};
 pub use run::{RunStep, SyncEngine, SyncRunError, SyncSettings};
 pub use schedule::run_schedule;
