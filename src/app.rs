@@ -33,6 +33,8 @@ use crate::{
     service::{
         connections::{Connections, Unconfigured},
         customers::Customers,
+        links::Links,
+        preflight::Preflight,
         push::{PushSettings, Pusher},
         sync::{SyncEngine, SyncSettings, Syncs, run_schedule},
         webhooks::QboNotifications,
@@ -89,6 +91,7 @@ pub struct App {
     pool: PgPool,
     connections: Connections,
     syncs: Syncs,
+    preflight: Preflight,
     worker: Option<Arc<Worker>>,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
@@ -125,13 +128,16 @@ impl App {
                 ..SyncSettings::default()
             },
         );
+        let push = PushSettings {
+            mirror_backlog: config.push.push_mirror_backlog,
+            mirror_max_age: config.push.push_mirror_max_age,
+        };
+        let pusher = qbo
+            .is_ok()
+            .then(|| Pusher::new(pool.clone(), qbo.clone()).with_settings(push));
+        let preflight = Preflight::new(pool.clone(), pusher.clone());
         // Without a QBO client this replica runs no QBO jobs; they wait for one that can.
-        let worker = qbo.is_ok().then(|| {
-            let push = PushSettings {
-                mirror_backlog: config.push.push_mirror_backlog,
-                mirror_max_age: config.push.push_mirror_max_age,
-            };
-            let pusher = Pusher::new(pool.clone(), qbo).with_settings(push);
+        let worker = pusher.map(|pusher| {
             let handlers = qbo_handlers(pusher, engine, config.qbo.qbo_batch_size);
             let settings = WorkerSettings::from_config(&config.worker);
             Arc::new(Worker::new(pool.clone(), handlers, settings))
@@ -156,6 +162,7 @@ impl App {
             pool,
             connections,
             syncs,
+            preflight,
             worker,
             shutdown,
             grpc_addr,
@@ -194,6 +201,7 @@ impl App {
             pool,
             connections,
             syncs,
+            preflight,
             worker,
             shutdown,
             ..
@@ -225,7 +233,7 @@ impl App {
             listeners.grpc,
             pool,
             connections,
-            syncs,
+            (syncs, preflight),
             health_service,
             shutdown.clone(),
         );
@@ -280,7 +288,7 @@ async fn serve_grpc(
     listener: TcpListener,
     pool: PgPool,
     connections: Connections,
-    syncs: Syncs,
+    (syncs, preflight): (Syncs, Preflight),
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -295,10 +303,14 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let customer_sync =
-        CustomerSyncServiceServer::new(CustomerSyncApi::new(Customers::new(pool), syncs))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(
+        Customers::new(pool.clone()),
+        syncs,
+        Links::new(pool),
+        preflight,
+    ))
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
     let connection = ConnectionServiceServer::new(ConnectionApi::new(connections))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);

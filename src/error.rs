@@ -12,7 +12,9 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use crate::{
     crypto::CryptoError,
     quickbooks::QboError,
-    service::{connections::ConnectionError, customers::CustomerError, sync::SyncError},
+    service::{
+        connections::ConnectionError, customers::CustomerError, links::LinkError, sync::SyncError,
+    },
     store::StoreError,
 };
 
@@ -155,6 +157,34 @@ impl From<SyncError> for ApiError {
                 message: error.to_string(),
             },
             SyncError::Store(store) => Self::Store(store),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        let error = match error {
+            LinkError::Store(store) => return Self::Store(store),
+            other => other,
+        };
+        let failed = |reason: &'static str, error: &LinkError| Self::FailedPrecondition {
+            reason,
+            message: error.to_string(),
+        };
+        match &error {
+            LinkError::CustomerNotFound { id } => Self::NotFound {
+                entity: "customer",
+                id: id.to_string(),
+            },
+            LinkError::QboCustomerUnknown { .. } => failed("QBO_CUSTOMER_UNKNOWN", &error),
+            LinkError::QboCustomerMissing { .. } => failed("QBO_CUSTOMER_MISSING", &error),
+            LinkError::QboCustomerInactive { .. } => failed("QBO_CUSTOMER_INACTIVE", &error),
+            LinkError::DigitLinkedElsewhere(_) => failed("DIGIT_CUSTOMER_ALREADY_LINKED", &error),
+            LinkError::QboLinkedElsewhere(_) => failed("QBO_CUSTOMER_ALREADY_LINKED", &error),
+            LinkError::PushInProgress { .. } => failed("PUSH_IN_PROGRESS", &error),
+            LinkError::NotLinked { .. } => failed("NOT_LINKED", &error),
+            LinkError::BadPageToken => Self::invalid("page_token", error.to_string()),
+            LinkError::Conflict | LinkError::Store(_) => Self::Aborted(error.to_string()),
         }
     }
 }

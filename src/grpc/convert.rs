@@ -6,9 +6,13 @@ use prost_types::Timestamp;
 use crate::{
     domain::{Link, LinkMethod, LinkState},
     proto::v1 as pb,
-    service::sync::Action,
+    service::{
+        preflight::{Problem, Verdict},
+        sync::Action,
+    },
     store::{
         connections::{Connection, ConnectionState},
+        links::LinkEventRow,
         reviews::StoredCandidate,
         sync_runs::SyncRunRow,
     },
@@ -192,4 +196,84 @@ pub fn planned_action(action: Action) -> pb::PlannedAction {
         }
     }
     out
+}
+
+/// The proto message of an audit event.
+#[must_use]
+pub fn link_event(event: LinkEventRow) -> pb::LinkEvent {
+    let action = match event.action.as_str() {
+        "link" => pb::LinkEventAction::Link,
+        "unlink" => pb::LinkEventAction::Unlink,
+        "replace" => pb::LinkEventAction::Replace,
+        "repoint" => pb::LinkEventAction::Repoint,
+        _ => pb::LinkEventAction::Unspecified,
+    };
+    pb::LinkEvent {
+        event_id: event.id,
+        digit_customer_id: event.digit_customer_id,
+        action: action.into(),
+        before: event.before.and_then(|j| snapshot(&j.0)),
+        after: event.after.and_then(|j| snapshot(&j.0)),
+        actor: event.actor,
+        on_behalf_of: event.on_behalf_of.unwrap_or_default(),
+        reason: event.reason,
+        run_id: event.run_id.map(|r| r.to_string()).unwrap_or_default(),
+        occurred_at: Some(timestamp(event.occurred_at)),
+    }
+}
+
+/// A link as an audit event stored it (`qbo_customer_id`, `method`, `score`, `reasons`).
+fn snapshot(value: &serde_json::Value) -> Option<pb::LinkSnapshot> {
+    let qbo = value.get("qbo_customer_id")?.as_str()?.to_owned();
+    let method = value
+        .get("method")
+        .and_then(serde_json::Value::as_str)
+        .and_then(LinkMethod::from_stored)
+        .map_or(pb::LinkMethod::Unspecified, link_method);
+    Some(pb::LinkSnapshot {
+        qbo_customer_id: qbo,
+        method: method.into(),
+        score: value
+            .get("score")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0),
+        reasons: value
+            .get("reasons")
+            .and_then(serde_json::Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// The preflight's answer.
+#[must_use]
+pub fn verdict(verdict: Verdict) -> pb::ValidateInvoiceCustomerResponse {
+    let problem = match verdict.problem {
+        Problem::None => pb::InvoiceCustomerProblem::None,
+        Problem::UnknownCustomer => pb::InvoiceCustomerProblem::UnknownCustomer,
+        Problem::NotLinked => pb::InvoiceCustomerProblem::NotLinked,
+        Problem::PendingReview => pb::InvoiceCustomerProblem::PendingReview,
+        Problem::PendingPush => pb::InvoiceCustomerProblem::PendingPush,
+        Problem::QboCustomerInactive => pb::InvoiceCustomerProblem::QboCustomerInactive,
+        Problem::QboCustomerMissing => pb::InvoiceCustomerProblem::QboCustomerMissing,
+        Problem::CompanyNotConnected => pb::InvoiceCustomerProblem::CompanyNotConnected,
+        Problem::ConnectionNeedsReauth => pb::InvoiceCustomerProblem::ConnectionNeedsReauth,
+    };
+    pb::ValidateInvoiceCustomerResponse {
+        ok: verdict.problem == Problem::None,
+        qbo_customer_id: verdict.qbo_customer_id.unwrap_or_default(),
+        qbo_display_name: verdict.qbo_display_name.unwrap_or_default(),
+        problem: problem.into(),
+        action: verdict.action,
+        candidates: verdict.candidates.into_iter().map(candidate).collect(),
+        review_item_id: verdict
+            .review_item_id
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        repaired: verdict.repaired,
+    }
 }

@@ -13,6 +13,8 @@ use crate::{
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
     service::{
         customers::Customers,
+        links::{Actor, Links},
+        preflight::Preflight,
         sync::{SyncMode, SyncRequest, Syncs, Trigger},
     },
 };
@@ -33,14 +35,56 @@ const RPC_SURFACE: &str = "the links, review and preflight RPC surface has not l
 pub struct CustomerSyncApi {
     customers: Customers,
     syncs: Syncs,
+    links: Links,
+    preflight: Preflight,
 }
 
 impl CustomerSyncApi {
     /// A service over these use cases.
     #[must_use]
-    pub fn new(customers: Customers, syncs: Syncs) -> Self {
-        Self { customers, syncs }
+    pub fn new(customers: Customers, syncs: Syncs, links: Links, preflight: Preflight) -> Self {
+        Self {
+            customers,
+            syncs,
+            links,
+            preflight,
+        }
     }
+}
+
+/// Who the audit trail names for changes made through the API, until callers authenticate.
+const CALLER: &str = "api";
+
+/// How long a preflight repair may take: the caller's deadline (`grpc-timeout`) less a margin
+/// for the answer, at most 10 s; 5 s when the caller set none.
+fn repair_deadline(metadata: &tonic::metadata::MetadataMap) -> std::time::Duration {
+    use std::time::Duration;
+    let given = metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout);
+    match given {
+        Some(d) => d
+            .saturating_sub(Duration::from_millis(200).min(d / 5))
+            .min(Duration::from_secs(10)),
+        None => Duration::from_secs(5),
+    }
+}
+
+/// Parses a `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 fn tenant(checker: &mut Checker, value: &str) -> Option<TenantId> {
@@ -348,16 +392,37 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::LinkCustomersResponse>, Status> {
         let request = request.into_inner();
         let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
-        digit_id(&mut checker, &request.digit_customer_id);
-        checker.id(
+        let tenant = tenant(&mut checker, &request.tenant_id);
+        let digit = digit_id(&mut checker, &request.digit_customer_id);
+        let qbo = checker.id(
             "qbo_customer_id",
             &request.qbo_customer_id,
             QboCustomerId::parse,
         );
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        checker.finish()?;
-        not_yet("LinkCustomers", RPC_SURFACE)
+        checker.text(
+            "on_behalf_of",
+            &request.on_behalf_of,
+            crate::domain::MAX_ID_BYTES,
+        );
+        let (tenant, digit, qbo) = match (tenant, digit, qbo) {
+            (Some(t), Some(d), Some(q)) if checker.is_clean() => (t, d, q),
+            _ => return Err(checker.into_error().into()),
+        };
+        let actor = Actor {
+            name: CALLER,
+            on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
+            reason: &request.reason,
+        };
+        let linked = self
+            .links
+            .link(&tenant, &digit, &qbo, request.replace_existing, actor)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::LinkCustomersResponse {
+            link: Some(convert::link(linked.link)),
+            replaced: linked.replaced.into_iter().map(convert::link).collect(),
+        }))
     }
 
     async fn unlink_customer(
@@ -366,11 +431,69 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::UnlinkCustomerResponse>, Status> {
         let request = request.into_inner();
         let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
-        digit_id(&mut checker, &request.digit_customer_id);
+        let tenant = tenant(&mut checker, &request.tenant_id);
+        let digit = digit_id(&mut checker, &request.digit_customer_id);
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        checker.finish()?;
-        not_yet("UnlinkCustomer", RPC_SURFACE)
+        checker.text(
+            "on_behalf_of",
+            &request.on_behalf_of,
+            crate::domain::MAX_ID_BYTES,
+        );
+        let (tenant, digit) = match (tenant, digit) {
+            (Some(t), Some(d)) if checker.is_clean() => (t, d),
+            _ => return Err(checker.into_error().into()),
+        };
+        let actor = Actor {
+            name: CALLER,
+            on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
+            reason: &request.reason,
+        };
+        let removed = self
+            .links
+            .unlink(&tenant, &digit, actor)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::UnlinkCustomerResponse {
+            removed: Some(convert::link(removed)),
+        }))
+    }
+
+    async fn list_link_events(
+        &self,
+        request: Request<pb::ListLinkEventsRequest>,
+    ) -> Result<Response<pb::ListLinkEventsResponse>, Status> {
+        let request = request.into_inner();
+        let mut checker = Checker::new();
+        let tenant = tenant(&mut checker, &request.tenant_id);
+        let digit = if request.digit_customer_id.is_empty() {
+            None
+        } else {
+            digit_id(&mut checker, &request.digit_customer_id)
+        };
+        if !(0..=MAX_PAGE_SIZE).contains(&request.page_size) {
+            checker.violation(
+                "page_size",
+                format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
+            );
+        }
+        checker.text("page_token", &request.page_token, 256);
+        let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
+            return Err(checker.into_error().into());
+        };
+        let page = self
+            .links
+            .events(
+                &tenant,
+                digit.as_ref(),
+                usize::try_from(request.page_size).unwrap_or(0),
+                &request.page_token,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListLinkEventsResponse {
+            events: page.events.into_iter().map(convert::link_event).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
     }
 
     async fn list_review_items(
@@ -424,8 +547,14 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ValidateInvoiceCustomerRequest>,
     ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
+        let deadline = repair_deadline(request.metadata());
         let request = request.into_inner();
-        tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
-        not_yet("ValidateInvoiceCustomer", RPC_SURFACE)
+        let (tenant, digit) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
+        let verdict = self
+            .preflight
+            .validate(&tenant, &digit, request.repair, deadline)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(convert::verdict(verdict)))
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod connections;
 pub mod customers;
+pub mod links;
+pub mod preflight;
 pub mod push;
 pub mod sync;
 pub mod webhooks;

@@ -194,6 +194,49 @@ pub async fn customers_with_live_jobs(
     .await?)
 }
 
+/// The state of the live (queued, running or parked) job with this dedupe key, if any.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.jobs.live_state", skip_all, err)]
+pub async fn live_job_state(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    dedupe_key: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT state FROM jobs WHERE tenant_id = $1 AND dedupe_key = $2
+                AND state IN ('queued', 'running', 'parked')",
+    )
+    .bind(tenant.as_str())
+    .bind(dedupe_key)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Cancels the job with this dedupe key if it has not started (queued or parked); returns
+/// whether one was.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.jobs.cancel_waiting", skip_all, err)]
+pub async fn cancel_waiting_job(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    dedupe_key: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = clock_timestamp(),
+                updated_at = clock_timestamp()
+         WHERE tenant_id = $1 AND dedupe_key = $2 AND state IN ('queued', 'parked')",
+    )
+    .bind(tenant.as_str())
+    .bind(dedupe_key)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Whether a job with this dedupe key is queued, running or parked.
 ///
 /// # Errors

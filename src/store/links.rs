@@ -88,6 +88,8 @@ pub struct NewLink<'a> {
     pub reason: &'a str,
     /// The sync run that made it, if one did.
     pub run_id: Option<uuid::Uuid>,
+    /// The end user a caller acted for, if it said.
+    pub on_behalf_of: Option<&'a str>,
 }
 
 /// What writing a link found.
@@ -124,8 +126,8 @@ pub async fn insert_links(
     let inserted: Vec<String> = sqlx::query_scalar(
         "WITH input AS (
              SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::jsonb[],
-                                  $7::int4[], $8::text[], $9::text[], $10::uuid[])
-                 AS t(digit, qbo, method, score, reasons, nver, linked_by, reason, run_id)),
+                                  $7::int4[], $8::text[], $9::text[], $10::uuid[], $11::text[])
+                 AS t(digit, qbo, method, score, reasons, nver, linked_by, reason, run_id, obo)),
          written AS (
              INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score,
                                 reasons, normalizer_version, linked_by)
@@ -134,11 +136,11 @@ pub async fn insert_links(
              RETURNING digit_customer_id, qbo_customer_id),
          events AS (
              INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor,
-                                      reason, run_id)
+                                      reason, run_id, on_behalf_of)
              SELECT $1, i.digit, 'link', NULL,
                     jsonb_build_object('qbo_customer_id', i.qbo, 'method', i.method,
                                        'score', i.score, 'reasons', i.reasons),
-                    i.linked_by, i.reason, i.run_id
+                    i.linked_by, i.reason, i.run_id, i.obo
              FROM written w JOIN input i ON i.digit = w.digit_customer_id AND i.qbo = w.qbo_customer_id)
          SELECT digit_customer_id FROM written",
     )
@@ -157,6 +159,7 @@ pub async fn insert_links(
     .bind(text(|l| l.linked_by.to_owned()))
     .bind(text(|l| l.reason.to_owned()))
     .bind(links.iter().map(|l| l.run_id).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.on_behalf_of).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
@@ -392,4 +395,157 @@ pub async fn repoint_merged_link(
     .execute(&mut *conn)
     .await?;
     Ok(MergeRepoint::Repointed { digit })
+}
+
+/// The link that holds a QBO customer, if any.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored value is invalid.
+#[instrument(name = "db.links.of_qbo", skip_all, err)]
+pub async fn link_of_qbo_customer(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo: &str,
+) -> Result<Option<Link>, StoreError> {
+    let row: Option<LinkRow> = sqlx::query_as(
+        "SELECT l.digit_customer_id, l.qbo_customer_id, q.display_name AS qbo_display_name, l.method,
+                l.reasons, l.score, l.normalizer_version, l.linked_by, l.linked_at
+         FROM links l
+         LEFT JOIN qbo_customers q ON q.tenant_id = l.tenant_id AND q.qbo_id = l.qbo_customer_id
+         WHERE l.tenant_id = $1 AND l.qbo_customer_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo)
+    .fetch_optional(conn)
+    .await?;
+    row.map(LinkRow::into_domain).transpose()
+}
+
+/// Who removes a link, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Removal<'a> {
+    /// `unlink`, or `replace` when another link takes its place.
+    pub action: &'a str,
+    /// The caller's name.
+    pub actor: &'a str,
+    /// The end user the caller acted for.
+    pub on_behalf_of: Option<&'a str>,
+    /// The audit trail's reason.
+    pub reason: &'a str,
+}
+
+/// Removes the Digit customer's link, with its audit event (the link as it was), and starts
+/// its push over (a later push gets a fresh `requestid`). Returns the link removed, if any.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.links.remove", skip_all, err)]
+pub async fn remove_link(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+    removal: Removal<'_>,
+) -> Result<Option<Link>, StoreError> {
+    let Some(link) = get_link(&mut *conn, tenant, digit).await? else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM links WHERE tenant_id = $1 AND digit_customer_id = $2
+             RETURNING qbo_customer_id, method, score, reasons),
+         bumped AS (
+             UPDATE digit_customers SET push_generation = push_generation + 1
+             WHERE tenant_id = $1 AND id = $2)
+         INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor,
+                                  reason, on_behalf_of)
+         SELECT $1, $2, $3,
+                jsonb_build_object('qbo_customer_id', qbo_customer_id, 'method', method,
+                                   'score', score, 'reasons', reasons),
+                NULL, $4, $5, $6
+         FROM gone",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .bind(removal.action)
+    .bind(removal.actor)
+    .bind(removal.reason)
+    .bind(removal.on_behalf_of)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(link))
+}
+
+/// Locks the Digit customer's row until the transaction ends, so link changes of one customer
+/// happen one at a time. Returns whether the customer exists.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.digit_customers.lock", skip_all, err)]
+pub async fn lock_customer(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+) -> Result<bool, StoreError> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM digit_customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// One audit event as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkEventRow {
+    /// Its id; higher is newer.
+    pub id: i64,
+    /// The Digit customer.
+    pub digit_customer_id: String,
+    /// `link`, `unlink`, `replace` or `repoint`.
+    pub action: String,
+    /// The link before.
+    pub before: Option<sqlx::types::Json<serde_json::Value>>,
+    /// The link after.
+    pub after: Option<sqlx::types::Json<serde_json::Value>>,
+    /// Who.
+    pub actor: String,
+    /// For whom.
+    pub on_behalf_of: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// The sync run, if one made it.
+    pub run_id: Option<uuid::Uuid>,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The tenant's audit events (one customer's when `digit` is set), newest first, older than
+/// event `before` when set; at most `limit`.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.link_events.list", skip_all, err)]
+pub async fn list_link_events(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit: Option<&DigitCustomerId>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LinkEventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, digit_customer_id, action, before, after, actor, on_behalf_of, reason, run_id,
+                occurred_at
+         FROM link_events
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR digit_customer_id = $2)
+           AND ($3::bigint IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.map(DigitCustomerId::as_str))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
 }

@@ -401,6 +401,26 @@ pub async fn mark_missing(
     Ok(done.rows_affected())
 }
 
+/// What the mirror knows of one QBO customer: (display name, active, missing).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.state", skip_all, err)]
+pub async fn mirrored_state(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    qbo_id: &str,
+) -> Result<Option<(String, bool, bool)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT display_name, active, missing FROM qbo_customers
+         WHERE tenant_id = $1 AND qbo_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

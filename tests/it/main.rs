@@ -8,6 +8,7 @@ mod customers;
 mod health;
 mod helpers;
 mod jobs;
+mod links;
 mod migrations;
 mod push;
 mod push_support;

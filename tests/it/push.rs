@@ -493,6 +493,7 @@ async fn link_by_hand(w: &crate::push_support::World, digit: &str, qbo: &str) ->
         linked_by: "a person",
         reason: "test",
         run_id: None,
+        on_behalf_of: None,
     };
     let mut conn = w.app.db.pool.acquire().await.unwrap();
     insert_links(&mut conn, &tenant, &[link])

@@ -180,7 +180,8 @@ fn rare_words(words: &[String], counts: &HashMap<String, i64>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn customer_of(row: &MirroredCustomer) -> QboCustomer {
+/// A mirrored customer as the QBO client returns customers.
+pub(crate) fn customer_of(row: &MirroredCustomer) -> QboCustomer {
     QboCustomer {
         id: row.qbo_id.clone(),
         sync_token: row.sync_token.clone(),

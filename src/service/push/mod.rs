@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 pub use mirror::PushSettings;
 use mirror::Source;
+pub(crate) use mirror::customer_of;
 pub use names::{MAX_QUALIFIED_NAMES, lookup_word, name_words, qbo_display_name, qualified_name};
 pub use update::Updated;
 
@@ -351,6 +352,7 @@ impl Pusher {
                     linked_by: PUSH_ACTOR,
                     reason: "found in QuickBooks before creating it",
                     run_id: None,
+                    on_behalf_of: None,
                 };
                 self.link(tenant, link, None).await
             }
@@ -444,27 +446,7 @@ impl Pusher {
 /// pair (an abbreviation inside the name, say). A create there would be a duplicate, so a
 /// similar name goes to a person instead; so does a lookup that was cut short.
 fn before_create(customer: &DigitCustomer, found: &[QboCustomer], truncated: bool) -> Decision {
-    let mine = matching::normalize_name(&customer.display_name);
-    let mut similar: Vec<Candidate> = found
-        .iter()
-        .filter_map(|c| {
-            let theirs = matching::normalize_name(&c.display_name);
-            // As in the matcher: numbers must agree (`Store 12` is never `Store 13`).
-            let score = name_similarity(&mine, &theirs);
-            (score >= MIN_NAME_SIMILARITY && mine.numbers() == theirs.numbers()).then(|| {
-                Candidate {
-                    qbo_id: c.id.clone(),
-                    display_name: c.display_name.clone(),
-                    active: c.active,
-                    linked_to: None,
-                    score: score.min(MAX_REVIEW_SCORE),
-                    reasons: vec![format!("similar name: '{}'", c.display_name)],
-                }
-            })
-        })
-        .collect();
-    similar.sort_by(|a, b| b.score.total_cmp(&a.score));
-    similar.truncate(MAX_REVIEW_CANDIDATES);
+    let similar = similar_names(&customer.display_name, found);
     if !similar.is_empty() {
         return Decision::Review {
             reason: "QuickBooks has customers with similar names; qbo-sync will not create \
@@ -482,6 +464,32 @@ fn before_create(customer: &DigitCustomer, found: &[QboCustomer], truncated: boo
         };
     }
     Decision::Unmatched
+}
+
+/// The customers of `found` whose name is similar to `name` by the matcher's own measure
+/// (numbers must agree: `Store 12` is never `Store 13`), best first, at most five.
+pub(crate) fn similar_names(name: &str, found: &[QboCustomer]) -> Vec<Candidate> {
+    let mine = matching::normalize_name(name);
+    let mut similar: Vec<Candidate> = found
+        .iter()
+        .filter_map(|c| {
+            let theirs = matching::normalize_name(&c.display_name);
+            let score = name_similarity(&mine, &theirs);
+            (score >= MIN_NAME_SIMILARITY && mine.numbers() == theirs.numbers()).then(|| {
+                Candidate {
+                    qbo_id: c.id.clone(),
+                    display_name: c.display_name.clone(),
+                    active: c.active,
+                    linked_to: None,
+                    score: score.min(MAX_REVIEW_SCORE),
+                    reasons: vec![format!("similar name: '{}'", c.display_name)],
+                }
+            })
+        })
+        .collect();
+    similar.sort_by(|a, b| b.score.total_cmp(&a.score));
+    similar.truncate(MAX_REVIEW_CANDIDATES);
+    similar
 }
 
 /// The QBO customers whose name holds the customer's most identifying word, and whether the
@@ -529,7 +537,7 @@ pub(crate) fn digit_record(c: &DigitCustomer) -> DigitCustomerRecord {
     }
 }
 
-fn qbo_record(c: &QboCustomer) -> QboCustomerRecord {
+pub(crate) fn qbo_record(c: &QboCustomer) -> QboCustomerRecord {
     QboCustomerRecord {
         id: c.id.clone(),
         sync_token: Some(c.sync_token.clone()),

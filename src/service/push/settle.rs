@@ -173,6 +173,7 @@ impl Pusher {
                 linked_by: PUSH_ACTOR,
                 reason: "created in QuickBooks",
                 run_id: None,
+                on_behalf_of: None,
             })
             .collect();
         let customers: Vec<&QboCustomer> = created.iter().map(|(_, c, _)| c).collect();
@@ -250,6 +251,7 @@ impl Pusher {
             linked_by: PUSH_ACTOR,
             reason: "created in QuickBooks",
             run_id: None,
+            on_behalf_of: None,
         };
         self.link(tenant, link, Some(customer)).await
     }
@@ -312,6 +314,7 @@ impl Pusher {
                     linked_by: PUSH_ACTOR,
                     reason: "QuickBooks said the name exists; the holder is this customer",
                     run_id: None,
+                    on_behalf_of: None,
                 };
                 self.link(tenant, link, Some(holder)).await
             }

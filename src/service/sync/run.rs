@@ -430,6 +430,7 @@ impl SyncEngine {
                         linked_by: &actor,
                         reason: "matched by a sync run",
                         run_id: Some(run.id),
+                        on_behalf_of: None,
                     },
                 )
             })

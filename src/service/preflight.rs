@@ -1,0 +1,350 @@
+//! The invoice service's preflight (`ValidateInvoiceCustomer`): may this customer be
+//! invoiced in QuickBooks now, and if not, what exactly fixes it.
+//!
+//! The answer comes from one indexed read (the customer, its link, the linked QBO customer,
+//! the connection, an open review item, a waiting push). Only a customer that is not linked
+//! costs more: its candidates come from the mirror. With `repair`, a customer that is not
+//! linked (or whose push waits) is pushed now on the interactive lane, within the caller's
+//! deadline: a safe match found in QuickBooks is linked, a customer QuickBooks lacks is
+//! created. A push job is queued first, so a repair cut short by the deadline is finished by
+//! the worker; nothing is left half done.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::push::{
+    PUSH_CUSTOMER_JOB, Pushed, Pusher, customer_of, lookup_word, name_words, push_dedupe_key,
+    qbo_record, similar_names,
+};
+use crate::{
+    domain::{DigitCustomerId, TenantId},
+    matching::{self, Candidate, Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord},
+    quickbooks::{Lane, QboCustomer},
+    store::{
+        self, StoreError,
+        jobs::{NewJob, PRIORITY_INTERACTIVE},
+        reviews::StoredCandidate,
+    },
+};
+
+/// The most candidates a "not linked" answer lists.
+const MAX_CANDIDATES: usize = 3;
+
+/// What stands between the customer and an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// Nothing: invoice it.
+    None,
+    /// Digit never reported the customer.
+    UnknownCustomer,
+    /// Not linked to a QBO customer.
+    NotLinked,
+    /// A person must choose its QBO customer.
+    PendingReview,
+    /// qbo-sync is creating it in QBO.
+    PendingPush,
+    /// The linked QBO customer is inactive.
+    QboCustomerInactive,
+    /// QBO no longer has the linked customer.
+    QboCustomerMissing,
+    /// The tenant has no connected company.
+    CompanyNotConnected,
+    /// The connection needs a person to connect the company again.
+    ConnectionNeedsReauth,
+}
+
+/// The preflight's answer.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The problem (`None` when the invoice may go).
+    pub problem: Problem,
+    /// One sentence: what fixes it.
+    pub action: String,
+    /// The linked QBO customer, when linked.
+    pub qbo_customer_id: Option<String>,
+    /// Its display name, when known.
+    pub qbo_display_name: Option<String>,
+    /// For NOT_LINKED: the best candidates.
+    pub candidates: Vec<StoredCandidate>,
+    /// For PENDING_REVIEW: the open item.
+    pub review_item_id: Option<uuid::Uuid>,
+    /// This call fixed the problem.
+    pub repaired: bool,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Facts {
+    known: bool,
+    display_name: Option<String>,
+    connection: Option<String>,
+    qbo_id: Option<String>,
+    qbo_name: Option<String>,
+    qbo_active: Option<bool>,
+    qbo_missing: Option<bool>,
+    review_id: Option<uuid::Uuid>,
+    pushing: bool,
+}
+
+/// The preflight use case.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pool: PgPool,
+    pusher: Option<Pusher>,
+}
+
+impl Preflight {
+    /// The preflight over the store; it repairs only with a pusher (a replica that can call
+    /// QBO).
+    #[must_use]
+    pub fn new(pool: PgPool, pusher: Option<Pusher>) -> Self {
+        Self { pool, pusher }
+    }
+
+    /// Answers whether the customer may be invoiced, repairing within `deadline` when asked.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails (a "no" is an answer, not an error).
+    pub async fn validate(
+        &self,
+        tenant: &TenantId,
+        digit: &DigitCustomerId,
+        repair: bool,
+        deadline: Duration,
+    ) -> Result<Verdict, StoreError> {
+        let facts = self.facts(tenant, digit).await?;
+        let verdict = verdict(&facts);
+        let fixable = matches!(verdict.problem, Problem::NotLinked | Problem::PendingPush);
+        if repair
+            && fixable
+            && let Some(pusher) = &self.pusher
+        {
+            return self.repair(pusher, tenant, digit, deadline, verdict).await;
+        }
+        if verdict.problem == Problem::NotLinked {
+            let candidates = self.candidates(tenant, digit, &facts).await?;
+            return Ok(Verdict {
+                action: not_linked_action(!candidates.is_empty()),
+                candidates,
+                ..verdict
+            });
+        }
+        Ok(verdict)
+    }
+
+    /// The one read of the fast path.
+    async fn facts(&self, tenant: &TenantId, digit: &DigitCustomerId) -> Result<Facts, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.id IS NOT NULL AS known, c.display_name, conn.state AS connection,
+                    l.qbo_customer_id AS qbo_id, q.display_name AS qbo_name,
+                    q.active AS qbo_active, q.missing AS qbo_missing, r.id AS review_id,
+                    EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = $1 AND j.dedupe_key = $3
+                            AND j.state IN ('queued', 'running', 'parked')) AS pushing
+             FROM (SELECT 1) AS one
+             LEFT JOIN digit_customers c ON c.tenant_id = $1 AND c.id = $2
+             LEFT JOIN connections conn ON conn.tenant_id = $1
+             LEFT JOIN links l ON l.tenant_id = $1 AND l.digit_customer_id = $2
+             LEFT JOIN qbo_customers q ON q.tenant_id = $1 AND q.qbo_id = l.qbo_customer_id
+             LEFT JOIN review_items r ON r.tenant_id = $1 AND r.digit_customer_id = $2
+                                     AND r.state = 'open'",
+        )
+        .bind(tenant.as_str())
+        .bind(digit.as_str())
+        .bind(push_dedupe_key(digit))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The best QBO customers for an unlinked customer, from the mirror: those sharing its
+    /// name key or its most identifying word, as the matcher ranks them.
+    async fn candidates(
+        &self,
+        tenant: &TenantId,
+        digit: &DigitCustomerId,
+        facts: &Facts,
+    ) -> Result<Vec<StoredCandidate>, StoreError> {
+        let Some(name) = facts.display_name.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let key = matching::customer_keys(name, None).name_key;
+        // The name's most identifying word, spelled as the mirror's words index keeps it.
+        let words: Vec<String> = lookup_word(name)
+            .map(|w| name_words(&w))
+            .unwrap_or_default();
+        let mut conn = self.pool.acquire().await?;
+        let found = store::mirror::similar_mirrored(&mut conn, tenant, &words, &[key]).await?;
+        let ids: Vec<String> = found.iter().map(|m| m.qbo_id.clone()).collect();
+        let ctx = MatchContext {
+            links: store::links::links_of_qbo_customers(&mut conn, tenant, &ids).await?,
+            rejected: store::links::rejected_pairs_of(&mut conn, tenant, &[digit.to_string()])
+                .await?,
+        };
+        drop(conn);
+        let customers: Vec<QboCustomer> = found.iter().map(customer_of).collect();
+        let qbo: Vec<QboCustomerRecord> = customers.iter().map(qbo_record).collect();
+        let me = DigitCustomerRecord {
+            id: digit.to_string(),
+            display_name: name.to_owned(),
+            ..DigitCustomerRecord::default()
+        };
+        let outcome = matching::match_customers(&qbo, &[me], &ctx).pop();
+        let ranked: Vec<Candidate> = match outcome.map(|o| o.decision) {
+            Some(Decision::AutoLink {
+                qbo_id,
+                score,
+                reasons,
+                ..
+            }) => customers
+                .iter()
+                .filter(|c| c.id == qbo_id)
+                .map(|c| Candidate {
+                    qbo_id: c.id.clone(),
+                    display_name: c.display_name.clone(),
+                    active: c.active,
+                    linked_to: None,
+                    score,
+                    reasons: reasons.clone(),
+                })
+                .collect(),
+            Some(Decision::Review { candidates, .. }) => candidates,
+            // Nothing the matcher would propose: the names a push would hold back for.
+            _ => similar_names(name, &customers),
+        };
+        let mut candidates: Vec<StoredCandidate> = ranked
+            .into_iter()
+            .map(|c| StoredCandidate {
+                qbo_customer_id: c.qbo_id,
+                display_name: c.display_name,
+                active: c.active,
+                score: c.score,
+                reasons: c.reasons,
+            })
+            .collect();
+        candidates.truncate(MAX_CANDIDATES);
+        Ok(candidates)
+    }
+
+    /// Pushes the customer now, within `deadline`; a push job is queued first so that a
+    /// repair the deadline cuts short is finished by the worker.
+    async fn repair(
+        &self,
+        pusher: &Pusher,
+        tenant: &TenantId,
+        digit: &DigitCustomerId,
+        deadline: Duration,
+        before: Verdict,
+    ) -> Result<Verdict, StoreError> {
+        let job = NewJob {
+            kind: PUSH_CUSTOMER_JOB,
+            payload: serde_json::json!({ "digit_customer_id": digit.as_str() }),
+            priority: PRIORITY_INTERACTIVE,
+            dedupe_key: Some(push_dedupe_key(digit)),
+            needs_connection: true,
+        };
+        let mut conn = self.pool.acquire().await?;
+        store::jobs::enqueue_job(&mut conn, tenant, &job).await?;
+        drop(conn);
+        let attempt = tokio::time::timeout(
+            deadline,
+            pusher.push(tenant, std::slice::from_ref(digit), Lane::Interactive),
+        )
+        .await;
+        let pushed = match attempt {
+            Ok(mut results) => results.pop(),
+            Err(_) => None,
+        };
+        let after = verdict(&self.facts(tenant, digit).await?);
+        match (pushed, after.problem) {
+            (Some(Ok(Pushed::Linked { .. })), Problem::None) => Ok(Verdict {
+                repaired: true,
+                ..after
+            }),
+            (_, Problem::PendingPush | Problem::NotLinked) => Ok(Verdict {
+                problem: Problem::PendingPush,
+                action: "qbo-sync is linking or creating this customer in QuickBooks now: \
+                         retry in a few seconds"
+                    .into(),
+                ..before
+            }),
+            _ => Ok(after),
+        }
+    }
+}
+
+fn not_linked_action(has_candidates: bool) -> String {
+    if has_candidates {
+        "Link the customer to its QuickBooks customer (LinkCustomers with one of the candidates), \
+         or validate with repair to let qbo-sync decide"
+            .into()
+    } else {
+        "The customer is not in QuickBooks yet: validate with repair (or UpsertCustomer) and \
+         qbo-sync creates it"
+            .into()
+    }
+}
+
+fn verdict(f: &Facts) -> Verdict {
+    let answer = |problem: Problem, action: &str| Verdict {
+        problem,
+        action: action.to_owned(),
+        qbo_customer_id: f.qbo_id.clone(),
+        qbo_display_name: f.qbo_name.clone(),
+        candidates: Vec::new(),
+        review_item_id: None,
+        repaired: false,
+    };
+    if !f.known {
+        return answer(
+            Problem::UnknownCustomer,
+            "Report the customer to qbo-sync (UpsertCustomer) before invoicing it",
+        );
+    }
+    match f.connection.as_deref() {
+        Some("connected") => {}
+        Some("needs_reauth") => {
+            return answer(
+                Problem::ConnectionNeedsReauth,
+                "QuickBooks refused the company's authorisation: an administrator must connect \
+                 the company again (ConnectCompany)",
+            );
+        }
+        _ => {
+            return answer(
+                Problem::CompanyNotConnected,
+                "Connect the tenant's QuickBooks company (ConnectCompany) before invoicing",
+            );
+        }
+    }
+    if f.qbo_id.is_some() {
+        return match (f.qbo_active, f.qbo_missing) {
+            (Some(true), Some(false)) => answer(Problem::None, ""),
+            (Some(false), Some(false)) => answer(
+                Problem::QboCustomerInactive,
+                "The linked QuickBooks customer is inactive: reactivate it in QuickBooks, or link \
+                 another one (LinkCustomers with replace_existing)",
+            ),
+            _ => answer(
+                Problem::QboCustomerMissing,
+                "QuickBooks no longer has the linked customer (merged or removed): link the one \
+                 that replaced it (LinkCustomers with replace_existing), or run a sync",
+            ),
+        };
+    }
+    if let Some(id) = f.review_id {
+        return Verdict {
+            review_item_id: Some(id),
+            ..answer(
+                Problem::PendingReview,
+                "A person must choose this customer's QuickBooks customer: resolve the review \
+                 item (ResolveReviewItem)",
+            )
+        };
+    }
+    if f.pushing {
+        return answer(
+            Problem::PendingPush,
+            "qbo-sync is creating this customer in QuickBooks: retry in a few seconds",
+        );
+    }
+    answer(Problem::NotLinked, &not_linked_action(false))
+}

@@ -1,0 +1,461 @@
+//! Manual links, the audit trail, and the invoice preflight through the gRPC API.
+
+use std::time::Duration;
+
+use qbo_sim::{FaultConfig, SimulatorConfig};
+use qbo_sync::proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::push_support::{REALM, TENANT, World, customer, world};
+
+impl World {
+    /// Reports customers without pushing them.
+    async fn report_only(&self, customers: &[(&str, &str)]) {
+        self.app
+            .customers()
+            .batch_upsert_customers(pb::BatchUpsertCustomersRequest {
+                tenant_id: TENANT.into(),
+                customers: customers.iter().map(|(i, n)| customer(i, n)).collect(),
+                skip_push: true,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Reads the company into the mirror with a link-only full sync.
+    async fn mirror_company(&self) {
+        let run = self
+            .app
+            .customers()
+            .trigger_sync(pb::TriggerSyncRequest {
+                tenant_id: TENANT.into(),
+                mode: pb::SyncMode::Full.into(),
+                link_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .run
+            .unwrap();
+        for _ in 0..10 {
+            self.run_jobs().await;
+            self.make_jobs_due().await;
+        }
+        let state: String = sqlx::query_scalar("SELECT state FROM sync_runs WHERE id = $1::uuid")
+            .bind(&run.run_id)
+            .fetch_one(&self.app.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(state, "succeeded");
+    }
+
+    async fn link(
+        &self,
+        digit: &str,
+        qbo: &str,
+        replace: bool,
+    ) -> Result<pb::LinkCustomersResponse, tonic::Status> {
+        self.app
+            .customers()
+            .link_customers(pb::LinkCustomersRequest {
+                tenant_id: TENANT.into(),
+                digit_customer_id: digit.into(),
+                qbo_customer_id: qbo.into(),
+                replace_existing: replace,
+                reason: format!("checked by hand: {digit}"),
+                on_behalf_of: "user-77".into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn unlink(&self, digit: &str) -> Result<pb::UnlinkCustomerResponse, tonic::Status> {
+        self.app
+            .customers()
+            .unlink_customer(pb::UnlinkCustomerRequest {
+                tenant_id: TENANT.into(),
+                digit_customer_id: digit.into(),
+                reason: "wrong customer".into(),
+                on_behalf_of: String::new(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn events(
+        &self,
+        digit: &str,
+        page_size: i32,
+        token: &str,
+    ) -> Result<pb::ListLinkEventsResponse, tonic::Status> {
+        self.app
+            .customers()
+            .list_link_events(pb::ListLinkEventsRequest {
+                tenant_id: TENANT.into(),
+                digit_customer_id: digit.into(),
+                page_size,
+                page_token: token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn validate(&self, digit: &str, repair: bool) -> pb::ValidateInvoiceCustomerResponse {
+        self.app
+            .customers()
+            .validate_invoice_customer(pb::ValidateInvoiceCustomerRequest {
+                tenant_id: TENANT.into(),
+                digit_customer_id: digit.into(),
+                repair,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn link_unlink_and_relink_by_hand_keep_the_whole_history() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&["Harbor Freight Lines", "Summit Ridge Outfitters"]);
+    w.report_only(&[("d1", "Harbour Shipping"), ("d2", "Peak Supplies")])
+        .await;
+    w.mirror_company().await;
+
+    let linked = w.link("d1", &ids[0], false).await.unwrap();
+    let link = linked.link.unwrap();
+    assert_eq!(link.qbo_customer_id, ids[0]);
+    assert_eq!(link.method(), pb::LinkMethod::Manual);
+    assert_eq!(link.linked_by, "api");
+    assert_eq!(link.qbo_display_name, "Harbor Freight Lines");
+    assert!(linked.replaced.is_empty());
+    // The same pair again: OK, no new event.
+    w.link("d1", &ids[0], false).await.unwrap();
+    assert_eq!(w.events("d1", 0, "").await.unwrap().events.len(), 1);
+
+    let removed = w.unlink("d1").await.unwrap().removed.unwrap();
+    assert_eq!(removed.qbo_customer_id, ids[0]);
+    assert_eq!(w.status("d1").await.state(), pb::LinkState::Unlinked);
+    let again = w.unlink("d1").await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&again), "NOT_LINKED");
+    w.link("d1", &ids[1], false).await.unwrap();
+
+    let events = w.events("d1", 0, "").await.unwrap().events;
+    let actions: Vec<pb::LinkEventAction> = events.iter().map(|e| e.action()).collect();
+    assert_eq!(
+        actions,
+        [
+            pb::LinkEventAction::Link,
+            pb::LinkEventAction::Unlink,
+            pb::LinkEventAction::Link
+        ],
+        "newest first"
+    );
+    assert_eq!(events[0].after.as_ref().unwrap().qbo_customer_id, ids[1]);
+    assert_eq!(events[1].before.as_ref().unwrap().qbo_customer_id, ids[0]);
+    assert!(events[1].after.is_none());
+    assert_eq!(events[1].reason, "wrong customer");
+    assert_eq!(events[2].actor, "api");
+    assert_eq!(events[2].on_behalf_of, "user-77");
+    assert_eq!(events[2].reason, "checked by hand: d1");
+    assert_eq!(
+        events[2].after.as_ref().unwrap().method(),
+        pb::LinkMethod::Manual
+    );
+}
+
+#[tokio::test]
+async fn a_link_is_refused_precisely_unless_it_may_replace() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&["Granite Peak Dental", "Bluewater Marine", "Old Mill Bakery"]);
+    w.sim
+        .edit_customer(REALM, &ids[2], serde_json::json!({"Active": false}))
+        .unwrap();
+    w.report_only(&[("a", "Alpha"), ("b", "Beta"), ("c", "Gamma")])
+        .await;
+    w.mirror_company().await;
+
+    let unknown = w.link("nobody", &ids[0], false).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let not_mirrored = w.link("a", "999999", false).await.unwrap_err();
+    assert_eq!(
+        (not_mirrored.code(), reason(&not_mirrored).as_str()),
+        (Code::FailedPrecondition, "QBO_CUSTOMER_UNKNOWN")
+    );
+    let inactive = w.link("a", &ids[2], false).await.unwrap_err();
+    assert_eq!(reason(&inactive), "QBO_CUSTOMER_INACTIVE");
+    let bad = w.link("a", "", false).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    w.link("a", &ids[0], false).await.unwrap();
+    // The Digit side is linked elsewhere.
+    let taken = w.link("a", &ids[1], false).await.unwrap_err();
+    assert_eq!(reason(&taken), "DIGIT_CUSTOMER_ALREADY_LINKED");
+    assert!(taken.message().contains(&ids[0]), "{}", taken.message());
+    // The QBO side is linked elsewhere.
+    let held = w.link("b", &ids[0], false).await.unwrap_err();
+    assert_eq!(reason(&held), "QBO_CUSTOMER_ALREADY_LINKED");
+    assert!(held.message().contains("'a'"), "{}", held.message());
+
+    // With replace_existing both old links go, and the answer lists them.
+    w.link("b", &ids[1], false).await.unwrap();
+    let replaced = w.link("a", &ids[1], true).await.unwrap();
+    let mut gone: Vec<(String, String)> = replaced
+        .replaced
+        .iter()
+        .map(|l| (l.digit_customer_id.clone(), l.qbo_customer_id.clone()))
+        .collect();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            ("a".to_owned(), ids[0].clone()),
+            ("b".to_owned(), ids[1].clone())
+        ]
+    );
+    assert_eq!(w.status("b").await.state(), pb::LinkState::Unlinked);
+    let b_events = w.events("b", 0, "").await.unwrap().events;
+    assert_eq!(b_events[0].action(), pb::LinkEventAction::Replace);
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM links WHERE tenant_id = $1")
+        .bind(TENANT)
+        .fetch_one(&w.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 1);
+}
+
+#[tokio::test]
+async fn the_audit_trail_pages_newest_first_and_refuses_foreign_tokens() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&["Cobalt Systems", "Ember Foods"]);
+    w.report_only(&[("p1", "Pine One"), ("p2", "Pine Two")])
+        .await;
+    w.mirror_company().await;
+    w.link("p1", &ids[0], false).await.unwrap();
+    w.unlink("p1").await.unwrap();
+    w.link("p1", &ids[1], false).await.unwrap();
+    w.link("p2", &ids[0], false).await.unwrap();
+    w.unlink("p2").await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = w.events("", 2, &token).await.unwrap();
+        assert!(page.events.len() <= 2);
+        seen.extend(page.events.iter().map(|e| e.event_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
+
+    let first = w.events("", 2, "").await.unwrap();
+    let foreign = w.events("p1", 2, &first.next_page_token).await.unwrap_err();
+    assert_eq!(
+        foreign.code(),
+        Code::InvalidArgument,
+        "a token of another request"
+    );
+    let forged = w.events("", 2, "not-a-token").await.unwrap_err();
+    assert_eq!(forged.code(), Code::InvalidArgument);
+    let too_big = w.events("", 501, "").await.unwrap_err();
+    assert_eq!(too_big.code(), Code::InvalidArgument);
+    let other = w
+        .app
+        .customers()
+        .list_link_events(pb::ListLinkEventsRequest {
+            tenant_id: "another-tenant".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other.events.is_empty(), "another tenant sees none of it");
+}
+
+#[tokio::test]
+async fn the_preflight_answers_each_state_with_what_fixes_it() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&[
+        "Acme Corp",
+        "Globex Corporation",
+        "Initech",
+        "John Smith (Dallas)",
+        "John Smith (Austin)",
+        "Acme Corporation Holdings",
+    ]);
+    w.report_only(&[
+        ("linked", "acme corp"),
+        ("inactive", "Globex Corp."),
+        ("missing", "INITECH"),
+        ("review", "John Smith"),
+    ])
+    .await;
+    w.mirror_company().await;
+    // Reported after the sync: nothing decided it yet.
+    w.report_only(&[("nolink", "ACME CORP. HOLDINGS")]).await;
+    w.upsert_named("pushing", "Brand New Venture").await;
+
+    let ok = w.validate("linked", false).await;
+    assert!(ok.ok);
+    assert_eq!(ok.problem(), pb::InvoiceCustomerProblem::None);
+    assert_eq!(ok.qbo_customer_id, ids[0]);
+    assert_eq!(ok.qbo_display_name, "Acme Corp");
+
+    w.sim
+        .edit_customer(REALM, &ids[1], serde_json::json!({"Active": false}))
+        .unwrap();
+    sqlx::query("UPDATE qbo_customers SET active = false WHERE qbo_id = $1")
+        .bind(&ids[1])
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let inactive = w.validate("inactive", false).await;
+    assert_eq!(
+        inactive.problem(),
+        pb::InvoiceCustomerProblem::QboCustomerInactive
+    );
+    assert!(!inactive.ok && inactive.action.contains("reactivate"));
+
+    sqlx::query("UPDATE qbo_customers SET missing = true WHERE qbo_id = $1")
+        .bind(&ids[2])
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let missing = w.validate("missing", false).await;
+    assert_eq!(
+        missing.problem(),
+        pb::InvoiceCustomerProblem::QboCustomerMissing
+    );
+
+    let review = w.validate("review", false).await;
+    assert_eq!(review.problem(), pb::InvoiceCustomerProblem::PendingReview);
+    assert!(!review.review_item_id.is_empty());
+    assert!(review.action.contains("ResolveReviewItem"));
+
+    let pushing = w.validate("pushing", false).await;
+    assert_eq!(pushing.problem(), pb::InvoiceCustomerProblem::PendingPush);
+
+    let unlinked = w.validate("nolink", false).await;
+    assert_eq!(unlinked.problem(), pb::InvoiceCustomerProblem::NotLinked);
+    assert!(
+        (1..=3).contains(&unlinked.candidates.len()),
+        "one to three candidates: {:?}",
+        unlinked.candidates
+    );
+    assert_eq!(unlinked.candidates[0].qbo_customer_id, ids[5]);
+    assert!(unlinked.action.contains("LinkCustomers"));
+
+    let unknown = w.validate("never-reported", false).await;
+    assert_eq!(
+        unknown.problem(),
+        pb::InvoiceCustomerProblem::UnknownCustomer
+    );
+    assert!(unknown.action.contains("UpsertCustomer"));
+
+    // The connection needs a person: every customer's answer says so.
+    sqlx::query("UPDATE connections SET state = 'needs_reauth' WHERE tenant_id = $1")
+        .bind(TENANT)
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let reauth = w.validate("linked", false).await;
+    assert_eq!(
+        reauth.problem(),
+        pb::InvoiceCustomerProblem::ConnectionNeedsReauth
+    );
+    sqlx::query("UPDATE connections SET state = 'disconnected' WHERE tenant_id = $1")
+        .bind(TENANT)
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let disconnected = w.validate("linked", false).await;
+    assert_eq!(
+        disconnected.problem(),
+        pb::InvoiceCustomerProblem::CompanyNotConnected
+    );
+}
+
+#[tokio::test]
+async fn a_repairing_preflight_links_or_creates_within_the_deadline() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&["Lakeside Veterinary Clinic"]);
+    w.report_only(&[
+        ("vet", "lakeside veterinary clinic"),
+        ("new", "Quartz Lantern Studio"),
+    ])
+    .await;
+
+    // A safe match in QuickBooks: linked now.
+    let vet = w.validate("vet", true).await;
+    assert!(vet.ok, "{vet:?}");
+    assert!(vet.repaired);
+    assert_eq!(vet.qbo_customer_id, ids[0]);
+    // No counterpart: created now.
+    let new = w.validate("new", true).await;
+    assert!(new.ok, "{new:?}");
+    assert!(new.repaired);
+    assert_eq!(
+        w.sim.customer(REALM, &new.qbo_customer_id).unwrap()["DisplayName"],
+        "Quartz Lantern Studio"
+    );
+    assert_eq!(w.qbo_count(), 2);
+    // The queued push finds the customer linked and does nothing more.
+    w.run_jobs().await;
+    assert_eq!(w.qbo_count(), 2);
+
+    // A deadline too short: the answer says what is under way, and the worker finishes it.
+    w.report_only(&[("slow", "Velvet Anchor Bistro")]).await;
+    w.sim.set_faults(FaultConfig {
+        latency: Duration::from_millis(700),
+        ..FaultConfig::default()
+    });
+    let mut request = tonic::Request::new(pb::ValidateInvoiceCustomerRequest {
+        tenant_id: TENANT.into(),
+        digit_customer_id: "slow".into(),
+        repair: true,
+    });
+    request.set_timeout(Duration::from_millis(500));
+    let answer = w
+        .app
+        .customers()
+        .validate_invoice_customer(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.ok);
+    assert_eq!(answer.problem(), pb::InvoiceCustomerProblem::PendingPush);
+    assert!(!answer.repaired);
+    w.sim.set_faults(FaultConfig::default());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.make_jobs_due().await;
+    w.run_jobs().await;
+    let (qbo, _, _) = w.linked("slow").await;
+    assert_eq!(
+        w.sim.customer(REALM, &qbo).unwrap()["DisplayName"],
+        "Velvet Anchor Bistro"
+    );
+    let named: usize = w
+        .sim
+        .customers(REALM)
+        .iter()
+        .filter(|c| c["DisplayName"] == "Velvet Anchor Bistro")
+        .count();
+    assert_eq!(named, 1, "one customer, however the repair was cut short");
+}
