@@ -36,6 +36,7 @@ use crate::{
         links::Links,
         preflight::Preflight,
         push::{PushSettings, Pusher},
+        reviews::Reviews,
         sync::{SyncEngine, SyncSettings, Syncs, run_schedule},
         webhooks::QboNotifications,
     },
@@ -306,7 +307,8 @@ async fn serve_grpc(
     let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(
         Customers::new(pool.clone()),
         syncs,
-        Links::new(pool),
+        Links::new(pool.clone()),
+        Reviews::new(pool),
         preflight,
     ))
     .max_decoding_message_size(max)

@@ -13,7 +13,8 @@ use crate::{
     crypto::CryptoError,
     quickbooks::QboError,
     service::{
-        connections::ConnectionError, customers::CustomerError, links::LinkError, sync::SyncError,
+        connections::ConnectionError, customers::CustomerError, links::LinkError,
+        reviews::ReviewError, sync::SyncError,
     },
     store::StoreError,
 };
@@ -69,14 +70,6 @@ pub enum ApiError {
     /// A concurrent change won; the caller may retry.
     #[error("{0}")]
     Aborted(String),
-    /// This RPC is part of the contract but its implementation has not landed yet.
-    #[error("{rpc} is not implemented yet: {detail}")]
-    Unimplemented {
-        /// The RPC's name.
-        rpc: &'static str,
-        /// What will provide it.
-        detail: &'static str,
-    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -189,6 +182,28 @@ impl From<LinkError> for ApiError {
     }
 }
 
+impl From<ReviewError> for ApiError {
+    fn from(error: ReviewError) -> Self {
+        let failed = |reason: &'static str, error: &ReviewError| Self::FailedPrecondition {
+            reason,
+            message: error.to_string(),
+        };
+        match error {
+            ReviewError::Store(store) => Self::Store(store),
+            ReviewError::NotFound { id } => Self::NotFound {
+                entity: "review item",
+                id: id.to_string(),
+            },
+            ReviewError::AlreadyResolved { .. } => failed("REVIEW_ITEM_RESOLVED", &error),
+            ReviewError::Stale { .. } => failed("REVIEW_ITEM_STALE", &error),
+            ReviewError::NotACandidate { .. } => {
+                Self::invalid("qbo_customer_id", error.to_string())
+            }
+            ReviewError::BadPageToken => Self::invalid("page_token", error.to_string()),
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         let (code, reason, message, violations) = match error {
@@ -223,12 +238,6 @@ impl From<ApiError> for Status {
                 (Code::AlreadyExists, reason, message, vec![])
             }
             ApiError::Aborted(message) => (Code::Aborted, "CONCURRENT_CHANGE", message, vec![]),
-            ApiError::Unimplemented { .. } => (
-                Code::Unimplemented,
-                "NOT_IMPLEMENTED_YET",
-                error.to_string(),
-                vec![],
-            ),
             ApiError::Store(store) => return store_status(&store),
             ApiError::Qbo(qbo) => return qbo_status(qbo),
         };

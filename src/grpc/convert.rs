@@ -13,7 +13,7 @@ use crate::{
     store::{
         connections::{Connection, ConnectionState},
         links::LinkEventRow,
-        reviews::StoredCandidate,
+        reviews::{ReviewRow, StoredCandidate},
         sync_runs::SyncRunRow,
     },
 };
@@ -275,5 +275,19 @@ pub fn verdict(verdict: Verdict) -> pb::ValidateInvoiceCustomerResponse {
             .map(|r| r.to_string())
             .unwrap_or_default(),
         repaired: verdict.repaired,
+    }
+}
+
+/// The proto message of a review item.
+#[must_use]
+pub fn review_item(item: ReviewRow) -> pb::ReviewItem {
+    pb::ReviewItem {
+        review_item_id: item.id.to_string(),
+        digit_customer_id: item.digit_customer_id,
+        digit_display_name: item.digit_display_name,
+        reason: item.reason,
+        candidates: item.candidates.0.into_iter().map(candidate).collect(),
+        created_at: Some(timestamp(item.created_at)),
+        run_id: item.run_id.map(|r| r.to_string()).unwrap_or_default(),
     }
 }

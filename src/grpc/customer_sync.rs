@@ -15,6 +15,7 @@ use crate::{
         customers::Customers,
         links::{Actor, Links},
         preflight::Preflight,
+        reviews::{Decision, Reviews},
         sync::{SyncMode, SyncRequest, Syncs, Trigger},
     },
 };
@@ -28,7 +29,6 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 
 /// How often WatchSyncRun looks at the run.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-const RPC_SURFACE: &str = "the links, review and preflight RPC surface has not landed yet";
 
 /// The service, over the customer use cases.
 #[derive(Debug, Clone)]
@@ -36,17 +36,25 @@ pub struct CustomerSyncApi {
     customers: Customers,
     syncs: Syncs,
     links: Links,
+    reviews: Reviews,
     preflight: Preflight,
 }
 
 impl CustomerSyncApi {
     /// A service over these use cases.
     #[must_use]
-    pub fn new(customers: Customers, syncs: Syncs, links: Links, preflight: Preflight) -> Self {
+    pub fn new(
+        customers: Customers,
+        syncs: Syncs,
+        links: Links,
+        reviews: Reviews,
+        preflight: Preflight,
+    ) -> Self {
         Self {
             customers,
             syncs,
             links,
+            reviews,
             preflight,
         }
     }
@@ -93,11 +101,6 @@ fn tenant(checker: &mut Checker, value: &str) -> Option<TenantId> {
 
 fn digit_id(checker: &mut Checker, value: &str) -> Option<DigitCustomerId> {
     checker.id("digit_customer_id", value, DigitCustomerId::parse)
-}
-
-/// The answer of an RPC whose implementation has not landed yet (after its input was checked).
-fn not_yet<T>(rpc: &'static str, detail: &'static str) -> Result<T, Status> {
-    Err(ApiError::Unimplemented { rpc, detail }.into())
 }
 
 fn uuid(checker: &mut Checker, field: &str, value: &str) -> Option<Uuid> {
@@ -502,13 +505,30 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ListReviewItemsResponse>, Status> {
         let request = request.into_inner();
         let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
+        let tenant = tenant(&mut checker, &request.tenant_id);
         if !(0..=MAX_PAGE_SIZE).contains(&request.page_size) {
-            checker.violation("page_size", format!("must be 0 to {MAX_PAGE_SIZE}"));
+            checker.violation(
+                "page_size",
+                format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
+            );
         }
         checker.text("page_token", &request.page_token, 256);
-        checker.finish()?;
-        not_yet("ListReviewItems", RPC_SURFACE)
+        let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
+            return Err(checker.into_error().into());
+        };
+        let page = self
+            .reviews
+            .list(
+                &tenant,
+                usize::try_from(request.page_size).unwrap_or(0),
+                &request.page_token,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListReviewItemsResponse {
+            review_items: page.items.into_iter().map(convert::review_item).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
     }
 
     async fn resolve_review_item(
@@ -517,16 +537,17 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ResolveReviewItemResponse>, Status> {
         let request = request.into_inner();
         let mut checker = Checker::new();
-        tenant(&mut checker, &request.tenant_id);
-        uuid(&mut checker, "review_item_id", &request.review_item_id);
+        let tenant = tenant(&mut checker, &request.tenant_id);
+        let id = uuid(&mut checker, "review_item_id", &request.review_item_id);
         let decision = checker.known_enum::<pb::ReviewDecision>(
             "decision",
             request.decision,
             pb::ReviewDecision::Unspecified as i32,
         );
+        let mut accepted = None;
         match (decision, request.qbo_customer_id.is_empty()) {
             (Some(pb::ReviewDecision::AcceptCandidate), _) => {
-                checker.id(
+                accepted = checker.id(
                     "qbo_customer_id",
                     &request.qbo_customer_id,
                     QboCustomerId::parse,
@@ -539,8 +560,30 @@ impl CustomerSyncService for CustomerSyncApi {
             _ => {}
         }
         checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        checker.finish()?;
-        not_yet("ResolveReviewItem", RPC_SURFACE)
+        let decision = match (decision, accepted) {
+            (Some(pb::ReviewDecision::AcceptCandidate), Some(qbo)) => Some(Decision::Accept(qbo)),
+            (Some(pb::ReviewDecision::RejectAll), _) => Some(Decision::RejectAll),
+            (Some(pb::ReviewDecision::CreateNew), _) => Some(Decision::CreateNew),
+            _ => None,
+        };
+        let (tenant, id, decision) = match (tenant, id, decision) {
+            (Some(t), Some(i), Some(d)) if checker.is_clean() => (t, i, d),
+            _ => return Err(checker.into_error().into()),
+        };
+        let actor = Actor {
+            name: CALLER,
+            on_behalf_of: None,
+            reason: &request.reason,
+        };
+        let resolved = self
+            .reviews
+            .resolve(&tenant, id, &decision, actor)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ResolveReviewItemResponse {
+            state: convert::link_state(resolved.state).into(),
+            link: resolved.link.map(convert::link),
+        }))
     }
 
     async fn validate_invoice_customer(

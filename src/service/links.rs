@@ -157,100 +157,12 @@ impl Links {
         if !store::links::lock_customer(&mut tx, tenant, digit).await? {
             return Err(LinkError::CustomerNotFound { id: digit.clone() });
         }
-        match store::mirror::mirrored_state(&mut tx, tenant, qbo.as_str()).await? {
-            None => return Err(LinkError::QboCustomerUnknown { qbo: qbo.clone() }),
-            Some((_, _, true)) => return Err(LinkError::QboCustomerMissing { qbo: qbo.clone() }),
-            Some((_, false, _)) => {
-                return Err(LinkError::QboCustomerInactive { qbo: qbo.clone() });
-            }
-            Some(_) => {}
-        }
-        let existing = store::links::get_link(&mut tx, tenant, digit).await?;
-        if let Some(link) = existing.as_ref().filter(|l| l.qbo_customer_id == *qbo) {
-            return Ok(Linked {
-                link: link.clone(),
-                replaced: Vec::new(),
-                changed: false,
-            });
-        }
-        let holder = store::links::link_of_qbo_customer(&mut tx, tenant, qbo.as_str()).await?;
-        if !replace_existing {
-            if let Some(link) = existing {
-                return Err(LinkError::DigitLinkedElsewhere(Box::new(link)));
-            }
-            if let Some(link) = holder {
-                return Err(LinkError::QboLinkedElsewhere(Box::new(link)));
-            }
-        }
-        let push_key = push_dedupe_key(digit);
-        match store::jobs::live_job_state(&mut tx, tenant, &push_key)
-            .await?
-            .as_deref()
-        {
-            Some("running") => return Err(LinkError::PushInProgress { id: digit.clone() }),
-            Some(_) => {
-                // A waiting push has nothing left to do once the customer is linked.
-                store::jobs::cancel_waiting_job(&mut tx, tenant, &push_key).await?;
-            }
-            None => {}
-        }
-        let removal = Removal {
-            action: "replace",
-            actor: actor.name,
-            on_behalf_of: actor.on_behalf_of,
-            reason: actor.reason,
-        };
-        let mut replaced = Vec::new();
-        if existing.is_some()
-            && let Some(old) = store::links::remove_link(&mut tx, tenant, digit, removal).await?
-        {
-            replaced.push(old);
-        }
-        if let Some(other) = holder
-            && let Some(old) =
-                store::links::remove_link(&mut tx, tenant, &other.digit_customer_id, removal)
-                    .await?
-        {
-            replaced.push(old);
-        }
-        let reasons = vec![if actor.reason.is_empty() {
-            format!("linked by hand by {}", actor.name)
-        } else {
-            actor.reason.to_owned()
-        }];
-        let new = NewLink {
-            digit,
-            qbo: qbo.as_str(),
-            method: LinkMethod::Manual,
-            score: 1.0,
-            reasons: &reasons,
-            normalizer_version: 0,
-            linked_by: actor.name,
-            reason: actor.reason,
-            run_id: None,
-            on_behalf_of: actor.on_behalf_of,
-        };
-        let inserted = store::links::insert_links(&mut tx, tenant, &[new]).await?;
-        if inserted.first() != Some(&LinkInsert::Inserted) {
-            return Err(LinkError::Conflict);
-        }
-        store::reviews::supersede_open_reviews(
-            &mut tx,
-            tenant,
-            &[digit.to_string()],
-            "linked by hand",
-        )
-        .await?;
-        let link = store::links::get_link(&mut tx, tenant, digit)
-            .await?
-            .ok_or(LinkError::Conflict)?;
+        let linked = link_in(&mut tx, tenant, digit, qbo, replace_existing, actor).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(tenant = %tenant, actor = actor.name, replaced = replaced.len(), "customer linked by hand");
-        Ok(Linked {
-            link,
-            replaced,
-            changed: true,
-        })
+        if linked.changed {
+            tracing::info!(tenant = %tenant, actor = actor.name, replaced = linked.replaced.len(), "customer linked by hand");
+        }
+        Ok(linked)
     }
 
     /// Removes a customer's link, with its audit event. Returns the link removed.
@@ -318,6 +230,109 @@ impl Links {
             next_page_token,
         })
     }
+}
+
+/// The checks and writes of a manual link, in the caller's transaction, which holds the
+/// Digit customer's row lock (see [`store::links::lock_customer`]).
+pub(crate) async fn link_in(
+    tx: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+    qbo: &QboCustomerId,
+    replace_existing: bool,
+    actor: Actor<'_>,
+) -> Result<Linked, LinkError> {
+    match store::mirror::mirrored_state(&mut *tx, tenant, qbo.as_str()).await? {
+        None => return Err(LinkError::QboCustomerUnknown { qbo: qbo.clone() }),
+        Some((_, _, true)) => return Err(LinkError::QboCustomerMissing { qbo: qbo.clone() }),
+        Some((_, false, _)) => {
+            return Err(LinkError::QboCustomerInactive { qbo: qbo.clone() });
+        }
+        Some(_) => {}
+    }
+    let existing = store::links::get_link(&mut *tx, tenant, digit).await?;
+    if let Some(link) = existing.as_ref().filter(|l| l.qbo_customer_id == *qbo) {
+        return Ok(Linked {
+            link: link.clone(),
+            replaced: Vec::new(),
+            changed: false,
+        });
+    }
+    let holder = store::links::link_of_qbo_customer(&mut *tx, tenant, qbo.as_str()).await?;
+    if !replace_existing {
+        if let Some(link) = existing {
+            return Err(LinkError::DigitLinkedElsewhere(Box::new(link)));
+        }
+        if let Some(link) = holder {
+            return Err(LinkError::QboLinkedElsewhere(Box::new(link)));
+        }
+    }
+    let push_key = push_dedupe_key(digit);
+    match store::jobs::live_job_state(&mut *tx, tenant, &push_key)
+        .await?
+        .as_deref()
+    {
+        Some("running") => return Err(LinkError::PushInProgress { id: digit.clone() }),
+        Some(_) => {
+            // A waiting push has nothing left to do once the customer is linked.
+            store::jobs::cancel_waiting_job(&mut *tx, tenant, &push_key).await?;
+        }
+        None => {}
+    }
+    let removal = Removal {
+        action: "replace",
+        actor: actor.name,
+        on_behalf_of: actor.on_behalf_of,
+        reason: actor.reason,
+    };
+    let mut replaced = Vec::new();
+    if existing.is_some()
+        && let Some(old) = store::links::remove_link(&mut *tx, tenant, digit, removal).await?
+    {
+        replaced.push(old);
+    }
+    if let Some(other) = holder
+        && let Some(old) =
+            store::links::remove_link(&mut *tx, tenant, &other.digit_customer_id, removal).await?
+    {
+        replaced.push(old);
+    }
+    let reasons = vec![if actor.reason.is_empty() {
+        format!("linked by hand by {}", actor.name)
+    } else {
+        actor.reason.to_owned()
+    }];
+    let new = NewLink {
+        digit,
+        qbo: qbo.as_str(),
+        method: LinkMethod::Manual,
+        score: 1.0,
+        reasons: &reasons,
+        normalizer_version: 0,
+        linked_by: actor.name,
+        reason: actor.reason,
+        run_id: None,
+        on_behalf_of: actor.on_behalf_of,
+    };
+    let inserted = store::links::insert_links(&mut *tx, tenant, &[new]).await?;
+    if inserted.first() != Some(&LinkInsert::Inserted) {
+        return Err(LinkError::Conflict);
+    }
+    store::reviews::supersede_open_reviews(
+        &mut *tx,
+        tenant,
+        &[digit.to_string()],
+        "linked by hand",
+    )
+    .await?;
+    let link = store::links::get_link(&mut *tx, tenant, digit)
+        .await?
+        .ok_or(LinkError::Conflict)?;
+    Ok(Linked {
+        link,
+        replaced,
+        changed: true,
+    })
 }
 
 /// A page token: the last event id shown and the filter it was shown under, so a token is

@@ -7,5 +7,6 @@ pub mod customers;
 pub mod links;
 pub mod preflight;
 pub mod push;
+pub mod reviews;
 pub mod sync;
 pub mod webhooks;

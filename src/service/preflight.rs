@@ -180,7 +180,12 @@ impl Preflight {
                 .await?,
         };
         drop(conn);
-        let customers: Vec<QboCustomer> = found.iter().map(customer_of).collect();
+        // Pairs a person rejected are never proposed again.
+        let customers: Vec<QboCustomer> = found
+            .iter()
+            .filter(|m| !ctx.rejected.iter().any(|(_, q)| *q == m.qbo_id))
+            .map(customer_of)
+            .collect();
         let qbo: Vec<QboCustomerRecord> = customers.iter().map(qbo_record).collect();
         let me = DigitCustomerRecord {
             id: digit.to_string(),

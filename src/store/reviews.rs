@@ -217,3 +217,139 @@ pub async fn supersede_open_reviews(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A review item as a person sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewRow {
+    /// The item's id.
+    pub id: Uuid,
+    /// The Digit customer.
+    pub digit_customer_id: String,
+    /// Its name.
+    pub digit_display_name: String,
+    /// `open`, `resolved` or `superseded`.
+    pub state: String,
+    /// What to decide.
+    pub kind: String,
+    /// Why the matcher could not.
+    pub reason: String,
+    /// The candidates, best first.
+    pub candidates: sqlx::types::Json<Vec<StoredCandidate>>,
+    /// The sync run that opened it, if one did.
+    pub run_id: Option<Uuid>,
+    /// `accept_candidate`, `reject_all` or `create_new`, once resolved.
+    pub decision: Option<String>,
+    /// The person's note; for an accepted candidate, its QBO id.
+    pub resolution_note: Option<String>,
+    /// When it was opened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const REVIEW_COLUMNS: &str = "r.id, r.digit_customer_id, c.display_name AS digit_display_name,
+    r.state, r.kind, r.reason, r.candidates, r.run_id, r.decision, r.resolution_note, r.created_at";
+
+/// The tenant's open review items, oldest first, after `(created_at, id)` when set; at most
+/// `limit`.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.review_items.list_open", skip_all, err)]
+pub async fn list_open_reviews(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    after: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ReviewRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {REVIEW_COLUMNS}
+         FROM review_items r
+         JOIN digit_customers c ON c.tenant_id = r.tenant_id AND c.id = r.digit_customer_id
+         WHERE r.tenant_id = $1 AND r.state = 'open'
+           AND ($2::timestamptz IS NULL OR (r.created_at, r.id) > ($2, $3))
+         ORDER BY r.created_at, r.id LIMIT $4"
+    ))
+    .bind(tenant.as_str())
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One review item of the tenant, locked until the transaction ends.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.review_items.lock", skip_all, err)]
+pub async fn lock_review(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<ReviewRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {REVIEW_COLUMNS}
+         FROM review_items r
+         JOIN digit_customers c ON c.tenant_id = r.tenant_id AND c.id = r.digit_customer_id
+         WHERE r.tenant_id = $1 AND r.id = $2
+         FOR UPDATE OF r"
+    ))
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records a person's decision on an open item.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.review_items.resolve", skip_all, err)]
+pub async fn resolve_review(
+    conn: &mut PgConnection,
+    id: Uuid,
+    decision: &str,
+    by: &str,
+    note: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE review_items SET state = 'resolved', decision = $2, resolved_by = $3,
+                resolution_note = $4, resolved_at = now()
+         WHERE id = $1 AND state = 'open'",
+    )
+    .bind(id)
+    .bind(decision)
+    .bind(by)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Remembers that a person said these QBO customers are not this Digit customer: no sync and
+/// no status call proposes them again.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.rejected_pairs.insert", skip_all, err)]
+pub async fn reject_pairs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+    qbo_ids: &[String],
+    by: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rejected_pairs (tenant_id, digit_customer_id, qbo_customer_id, rejected_by, reason)
+         SELECT $1, $2, q, $4, $5 FROM UNNEST($3::text[]) AS q
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .bind(qbo_ids)
+    .bind(by)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -459,3 +459,223 @@ async fn a_repairing_preflight_links_or_creates_within_the_deadline() {
         .count();
     assert_eq!(named, 1, "one customer, however the repair was cut short");
 }
+
+impl World {
+    async fn reviews(
+        &self,
+        page_size: i32,
+        token: &str,
+    ) -> Result<pb::ListReviewItemsResponse, tonic::Status> {
+        self.app
+            .customers()
+            .list_review_items(pb::ListReviewItemsRequest {
+                tenant_id: TENANT.into(),
+                page_size,
+                page_token: token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn resolve(
+        &self,
+        item: &str,
+        decision: pb::ReviewDecision,
+        qbo: &str,
+    ) -> Result<pb::ResolveReviewItemResponse, tonic::Status> {
+        self.app
+            .customers()
+            .resolve_review_item(pb::ResolveReviewItemRequest {
+                tenant_id: TENANT.into(),
+                review_item_id: item.into(),
+                decision: decision.into(),
+                qbo_customer_id: qbo.into(),
+                reason: "looked it up".into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn item_of(&self, digit: &str) -> pb::ReviewItem {
+        let mut token = String::new();
+        loop {
+            let page = self.reviews(500, &token).await.unwrap();
+            if let Some(item) = page
+                .review_items
+                .into_iter()
+                .find(|i| i.digit_customer_id == digit)
+            {
+                return item;
+            }
+            assert!(!page.next_page_token.is_empty(), "no open item for {digit}");
+            token = page.next_page_token;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_review_flow_accepts_rejects_and_creates_new() {
+    let w = world(SimulatorConfig::default(), &[]).await;
+    let ids = w.seed(&[
+        "John Smith (Dallas)",
+        "John Smith (Austin)",
+        "Jane Doe (NY)",
+        "Jane Doe (LA)",
+        "Bob Stone (Shop)",
+        "Bob Stone (Home)",
+        "Ann Lee (East)",
+        "Ann Lee (West)",
+    ]);
+    w.report_only(&[
+        ("john", "John Smith"),
+        ("jane", "Jane Doe"),
+        ("bob", "Bob Stone"),
+        ("ann", "Ann Lee"),
+    ])
+    .await;
+    w.mirror_company().await;
+
+    // Paged, oldest first, four open items.
+    let first = w.reviews(2, "").await.unwrap();
+    assert_eq!(first.review_items.len(), 2);
+    let second = w.reviews(2, &first.next_page_token).await.unwrap();
+    assert_eq!(second.review_items.len(), 2);
+    assert!(second.next_page_token.is_empty());
+    let mut all: Vec<String> = first
+        .review_items
+        .iter()
+        .chain(&second.review_items)
+        .map(|i| i.digit_customer_id.clone())
+        .collect();
+    all.sort();
+    assert_eq!(all, ["ann", "bob", "jane", "john"]);
+    assert_eq!(
+        w.reviews(501, "").await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        w.reviews(-1, "").await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        w.reviews(2, "forged").await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // Accept a candidate: linked by hand; the same decision again is an OK.
+    let john = w.item_of("john").await;
+    assert_eq!(john.digit_display_name, "John Smith");
+    assert_eq!(john.candidates.len(), 2);
+    let not_candidate = w
+        .resolve(
+            &john.review_item_id,
+            pb::ReviewDecision::AcceptCandidate,
+            &ids[2],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(not_candidate.code(), Code::InvalidArgument);
+    let accepted = w
+        .resolve(
+            &john.review_item_id,
+            pb::ReviewDecision::AcceptCandidate,
+            &ids[0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.state(), pb::LinkState::Linked);
+    assert_eq!(accepted.link.unwrap().method(), pb::LinkMethod::Manual);
+    let again = w
+        .resolve(
+            &john.review_item_id,
+            pb::ReviewDecision::AcceptCandidate,
+            &ids[0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.state(), pb::LinkState::Linked);
+    let other = w
+        .resolve(&john.review_item_id, pb::ReviewDecision::RejectAll, "")
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&other), "REVIEW_ITEM_RESOLVED");
+
+    // Reject all: never proposed again, by a sync or by the preflight.
+    let jane = w.item_of("jane").await;
+    let rejected = w
+        .resolve(&jane.review_item_id, pb::ReviewDecision::RejectAll, "")
+        .await
+        .unwrap();
+    assert_eq!(rejected.state(), pb::LinkState::Unlinked);
+    let pairs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM rejected_pairs WHERE tenant_id = $1 AND digit_customer_id = 'jane'",
+    )
+    .bind(TENANT)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(pairs, 2);
+    let preflight = w.validate("jane", false).await;
+    assert!(
+        preflight
+            .candidates
+            .iter()
+            .all(|c| c.qbo_customer_id != ids[2] && c.qbo_customer_id != ids[3]),
+        "{preflight:?}"
+    );
+
+    // Create new: pushed, and the rejected lookalikes do not hold the create back.
+    let bob = w.item_of("bob").await;
+    let created = w
+        .resolve(&bob.review_item_id, pb::ReviewDecision::CreateNew, "")
+        .await
+        .unwrap();
+    assert_eq!(created.state(), pb::LinkState::PendingPush);
+    w.run_jobs().await;
+    let (bob_qbo, method, _) = w.linked("bob").await;
+    assert_eq!(method, pb::LinkMethod::CreatedInQbo);
+    assert_eq!(
+        w.sim.customer(REALM, &bob_qbo).unwrap()["DisplayName"],
+        "Bob Stone"
+    );
+
+    // A stale item: the customer got linked by hand meanwhile.
+    let ann = w.item_of("ann").await;
+    w.link("ann", &ids[6], false).await.unwrap();
+    let stale = w
+        .resolve(
+            &ann.review_item_id,
+            pb::ReviewDecision::AcceptCandidate,
+            &ids[7],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (stale.code(), reason(&stale).as_str()),
+        (Code::FailedPrecondition, "REVIEW_ITEM_STALE")
+    );
+    let unknown = w
+        .resolve(
+            &uuid::Uuid::new_v4().to_string(),
+            pb::ReviewDecision::RejectAll,
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    // A later sync proposes none of the rejected pairs again.
+    w.mirror_company().await;
+    let reopened: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM review_items
+         WHERE tenant_id = $1 AND digit_customer_id = 'jane' AND state = 'open'
+           AND (candidates @> $2::jsonb OR candidates @> $3::jsonb)",
+    )
+    .bind(TENANT)
+    .bind(serde_json::json!([{ "qbo_customer_id": ids[2] }]))
+    .bind(serde_json::json!([{ "qbo_customer_id": ids[3] }]))
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reopened, 0);
+}

@@ -1,34 +1,7 @@
 use qbo_sync::proto::v1 as pb;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 use crate::helpers::TestApp;
-
-#[tokio::test]
-async fn rpcs_not_landed_yet_answer_unimplemented_with_a_reason() {
-    let app = TestApp::spawn().await;
-    let status = app
-        .customers()
-        .link_customers(pb::LinkCustomersRequest {
-            tenant_id: "t1".into(),
-            digit_customer_id: "c1".into(),
-            qbo_customer_id: "42".into(),
-            reason: "same customer".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(
-        status.message().contains("LinkCustomers"),
-        "{}",
-        status.message()
-    );
-    assert_eq!(
-        status.get_error_details().error_info().unwrap().reason,
-        "NOT_IMPLEMENTED_YET"
-    );
-}
 
 #[tokio::test]
 async fn excess_rpcs_are_shed_but_probes_still_answer() {

@@ -264,22 +264,47 @@ impl Pusher {
             Ok(decided) => decided,
             Err(e) => return fail_all(items.len(), e),
         };
+        // Pairs a person rejected never hold a create back (a "create new" decision).
+        let rejected = match self.rejected_pairs(tenant, items).await {
+            Ok(rejected) => rejected,
+            Err(e) => return fail_all(items.len(), e),
+        };
         items
             .iter()
             .zip(fetched)
             .map(|(item, found)| {
                 let (customers, truncated) = found.map_err(Arc::new)?;
-                let decision = decided
-                    .remove(item.target.customer.id.as_str())
-                    .unwrap_or(Decision::Unmatched);
+                let id = item.target.customer.id.as_str();
+                let decision = decided.remove(id).unwrap_or(Decision::Unmatched);
                 Ok(match decision {
                     Decision::Unmatched => {
-                        before_create(&item.target.customer, &customers, truncated)
+                        let open: Vec<QboCustomer> = customers
+                            .into_iter()
+                            .filter(|c| !rejected.contains(&(id.to_owned(), c.id.clone())))
+                            .collect();
+                        before_create(&item.target.customer, &open, truncated)
                     }
                     other => other,
                 })
             })
             .collect()
+    }
+
+    /// The pairs people rejected for the items' customers, as (digit id, qbo id).
+    async fn rejected_pairs(
+        &self,
+        tenant: &TenantId,
+        items: &[Item],
+    ) -> Result<std::collections::HashSet<(String, String)>, PushError> {
+        let own: Vec<String> = items
+            .iter()
+            .map(|i| i.target.customer.id.to_string())
+            .collect();
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        Ok(store::links::rejected_pairs_of(&mut conn, tenant, &own)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Mirrors `qbo_customers` (when they come from QBO now) and runs the matcher for `customers` against them, with the

@@ -1,0 +1,322 @@
+//! The review queue: the customers the matcher would not decide alone, and a person's
+//! decisions on them (accept a candidate, reject them all, or create the customer anew).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    links::{Actor, LinkError, Linked, link_in},
+    push::{PUSH_CUSTOMER_JOB, push_dedupe_key},
+};
+use crate::{
+    domain::{DigitCustomerId, LinkState, QboCustomerId, TenantId},
+    store::{
+        self, StoreError,
+        jobs::{NewJob, PRIORITY_INTERACTIVE},
+        reviews::ReviewRow,
+    },
+};
+
+/// Items per page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+
+/// A person's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// This candidate is the customer: link it.
+    Accept(QboCustomerId),
+    /// None of the candidates is: remember each pair as "not the same".
+    RejectAll,
+    /// None is, and the customer must be created in QBO.
+    CreateNew,
+}
+
+impl Decision {
+    fn as_db(&self) -> &'static str {
+        match self {
+            Self::Accept(_) => "accept_candidate",
+            Self::RejectAll => "reject_all",
+            Self::CreateNew => "create_new",
+        }
+    }
+
+    /// What `resolution_note` keeps to tell a repeat from another decision.
+    fn note(&self) -> String {
+        match self {
+            Self::Accept(qbo) => format!("qbo:{qbo}"),
+            Self::RejectAll | Self::CreateNew => String::new(),
+        }
+    }
+}
+
+/// What reviewing can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The tenant has no such item.
+    #[error("review item '{id}' not found")]
+    NotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// The item was decided otherwise before.
+    #[error("review item '{id}' was resolved already with another decision")]
+    AlreadyResolved {
+        /// The item.
+        id: Uuid,
+    },
+    /// The item no longer stands (the customer got linked meanwhile, or the candidate
+    /// vanished).
+    #[error("review item '{id}' is stale: {why}")]
+    Stale {
+        /// The item.
+        id: Uuid,
+        /// What changed.
+        why: String,
+    },
+    /// The accepted QBO customer is not one of the item's candidates.
+    #[error("QuickBooks customer '{qbo}' is not one of the item's candidates")]
+    NotACandidate {
+        /// The id given.
+        qbo: QboCustomerId,
+    },
+    /// The page token is not one this call gave out.
+    #[error("page_token is not valid: start again without one")]
+    BadPageToken,
+    /// The store failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of open items.
+#[derive(Debug, Clone)]
+pub struct ReviewPage {
+    /// The items, oldest first.
+    pub items: Vec<ReviewRow>,
+    /// The next page's token, when there is one.
+    pub next_page_token: Option<String>,
+}
+
+/// The outcome of a decision.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Where the customer stands now.
+    pub state: LinkState,
+    /// The link, when the decision made one.
+    pub link: Option<crate::domain::Link>,
+}
+
+/// The review use cases.
+#[derive(Debug, Clone)]
+pub struct Reviews {
+    pool: PgPool,
+}
+
+impl Reviews {
+    /// The use cases over the store.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// One page of the tenant's open items, oldest first. New items sort after every page
+    /// already handed out, so paging is stable while items are added.
+    ///
+    /// # Errors
+    /// [`ReviewError::BadPageToken`], the store.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<ReviewPage, ReviewError> {
+        let size = if page_size == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            page_size
+        };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            Some(read_token(page_token).ok_or(ReviewError::BadPageToken)?)
+        };
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
+        let mut items = store::reviews::list_open_reviews(&mut conn, tenant, after, limit).await?;
+        let next_page_token = (items.len() > size).then(|| {
+            items.truncate(size);
+            items
+                .last()
+                .map(|i| write_token(i.created_at, i.id))
+                .unwrap_or_default()
+        });
+        Ok(ReviewPage {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// Carries out a person's decision on an item, in one transaction. The same decision
+    /// again is an idempotent OK.
+    ///
+    /// # Errors
+    /// See [`ReviewError`].
+    pub async fn resolve(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        decision: &Decision,
+        actor: Actor<'_>,
+    ) -> Result<Resolved, ReviewError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let item = store::reviews::lock_review(&mut tx, tenant, id)
+            .await?
+            .ok_or(ReviewError::NotFound { id })?;
+        let digit = DigitCustomerId::parse(item.digit_customer_id.as_str())
+            .map_err(|e| StoreError::Corrupt(format!("review item customer: {e}")))?;
+        store::links::lock_customer(&mut tx, tenant, &digit).await?;
+        match item.state.as_str() {
+            "open" => {}
+            "resolved"
+                if item.decision.as_deref() == Some(decision.as_db())
+                    && item.resolution_note.as_deref().unwrap_or_default() == decision.note() =>
+            {
+                let link = store::links::get_link(&mut tx, tenant, &digit).await?;
+                let state = if link.is_some() {
+                    LinkState::Linked
+                } else if store::jobs::has_live_job(&mut tx, tenant, &push_dedupe_key(&digit))
+                    .await?
+                {
+                    LinkState::PendingPush
+                } else {
+                    LinkState::Unlinked
+                };
+                return Ok(Resolved { state, link });
+            }
+            "resolved" => return Err(ReviewError::AlreadyResolved { id }),
+            _ => {
+                return Err(ReviewError::Stale {
+                    id,
+                    why: "the customer was decided without it (linked by a sync or by hand)".into(),
+                });
+            }
+        }
+        store::reviews::resolve_review(&mut tx, id, decision.as_db(), actor.name, &decision.note())
+            .await?;
+        let candidates: Vec<String> = item
+            .candidates
+            .0
+            .iter()
+            .map(|c| c.qbo_customer_id.clone())
+            .collect();
+        let resolved = match decision {
+            Decision::Accept(qbo) => {
+                if !candidates.iter().any(|c| c == qbo.as_str()) {
+                    return Err(ReviewError::NotACandidate { qbo: qbo.clone() });
+                }
+                let linked = link_in(&mut tx, tenant, &digit, qbo, false, actor)
+                    .await
+                    .map_err(|e| stale_or(id, e))?;
+                let Linked { link, .. } = linked;
+                Resolved {
+                    state: LinkState::Linked,
+                    link: Some(link),
+                }
+            }
+            Decision::RejectAll | Decision::CreateNew => {
+                if store::links::get_link(&mut tx, tenant, &digit)
+                    .await?
+                    .is_some()
+                {
+                    return Err(ReviewError::Stale {
+                        id,
+                        why: "the customer got linked meanwhile".into(),
+                    });
+                }
+                let reason = if actor.reason.is_empty() {
+                    "rejected in review"
+                } else {
+                    actor.reason
+                };
+                store::reviews::reject_pairs(
+                    &mut tx,
+                    tenant,
+                    &digit,
+                    &candidates,
+                    actor.name,
+                    reason,
+                )
+                .await?;
+                if *decision == Decision::CreateNew {
+                    let job = NewJob {
+                        kind: PUSH_CUSTOMER_JOB,
+                        payload: serde_json::json!({ "digit_customer_id": digit.as_str() }),
+                        priority: PRIORITY_INTERACTIVE,
+                        dedupe_key: Some(push_dedupe_key(&digit)),
+                        needs_connection: true,
+                    };
+                    store::jobs::enqueue_job(&mut tx, tenant, &job).await?;
+                    Resolved {
+                        state: LinkState::PendingPush,
+                        link: None,
+                    }
+                } else {
+                    Resolved {
+                        state: LinkState::Unlinked,
+                        link: None,
+                    }
+                }
+            }
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(tenant = %tenant, review_item = %id, decision = decision.as_db(),
+            actor = actor.name, "review item resolved");
+        Ok(resolved)
+    }
+}
+
+/// A link a decision could not make: the item is stale when the customer or the candidate
+/// changed under it.
+fn stale_or(id: Uuid, error: LinkError) -> ReviewError {
+    match error {
+        LinkError::Store(e) => ReviewError::Store(e),
+        LinkError::QboCustomerUnknown { .. }
+        | LinkError::QboCustomerMissing { .. }
+        | LinkError::QboCustomerInactive { .. }
+        | LinkError::QboLinkedElsewhere(_) => ReviewError::Stale {
+            id,
+            why: format!("the candidate changed: {error}"),
+        },
+        other => ReviewError::Stale {
+            id,
+            why: other.to_string(),
+        },
+    }
+}
+
+fn write_token(created_at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("r1:{}:{id}", created_at.timestamp_micros()))
+}
+
+fn read_token(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    let rest = raw.strip_prefix("r1:")?;
+    let (micros, id) = rest.split_once(':')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, Uuid::parse_str(id).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_junk() {
+        let at = DateTime::from_timestamp_micros(1_764_633_600_123_456).unwrap();
+        let id = Uuid::new_v4();
+        assert_eq!(read_token(&write_token(at, id)), Some((at, id)));
+        assert_eq!(read_token("junk"), None);
+        assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("r1:x:y")), None);
+    }
+}
