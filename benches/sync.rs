@@ -149,10 +149,15 @@ async fn setup(n: u64) -> anyhow::Result<Setup> {
             // minute) the per-customer statements of BatchUpsertCustomers are planned for an
             // empty table and scan it, so a bulk load into a new database slows down
             // quadratically. Analyzing as the table grows keeps the set-up linear.
-            sqlx::query("ANALYZE digit_customers").execute(&db.pool).await?;
+            sqlx::query("ANALYZE digit_customers")
+                .execute(&db.pool)
+                .await?;
         }
         if k % 20 == 0 {
-            println!("  reporting batch {k} at {:.1} s", reported.elapsed().as_secs_f64());
+            println!(
+                "  reporting batch {k} at {:.1} s",
+                reported.elapsed().as_secs_f64()
+            );
         }
         let customers = chunk
             .iter()
