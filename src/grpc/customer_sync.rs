@@ -6,8 +6,9 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{convert, validate::Checker};
+use super::{auth::authorize, convert, validate::Checker};
 use crate::{
+    auth::Scope,
     domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
@@ -155,6 +156,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::UpsertCustomerRequest>,
     ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let (tenant, customer) = match (
@@ -181,6 +183,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::BatchUpsertCustomersRequest>,
     ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let CheckedBatch {
             tenant,
@@ -221,6 +224,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::TriggerSyncRequest>,
     ) -> Result<Response<pb::TriggerSyncResponse>, Status> {
+        let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -244,7 +248,7 @@ impl CustomerSyncService for CustomerSyncApi {
             link_only: request.link_only,
             idempotency_key: (!request.idempotency_key.is_empty())
                 .then_some(request.idempotency_key),
-            requested_by: "api".into(),
+            requested_by: caller.to_string(),
             trigger: Trigger::Api,
         };
         let triggered = self
@@ -262,6 +266,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::GetSyncRunRequest>,
     ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
@@ -280,6 +285,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::WatchSyncRunRequest>,
     ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         // A run that does not exist is NOT_FOUND at once, not an empty stream.
@@ -303,6 +309,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::CancelSyncRunRequest>,
     ) -> Result<Response<pb::CancelSyncRunResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
@@ -319,6 +326,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::GetLinkStatusRequest>,
     ) -> Result<Response<pb::GetLinkStatusResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, id) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         let status = self
@@ -346,6 +354,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::LinkCustomersRequest>,
     ) -> Result<Response<pb::LinkCustomersResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         tenant(&mut checker, &request.tenant_id);
@@ -364,6 +373,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::UnlinkCustomerRequest>,
     ) -> Result<Response<pb::UnlinkCustomerResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         tenant(&mut checker, &request.tenant_id);
@@ -377,6 +387,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ListReviewItemsRequest>,
     ) -> Result<Response<pb::ListReviewItemsResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         tenant(&mut checker, &request.tenant_id);
@@ -392,6 +403,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ResolveReviewItemRequest>,
     ) -> Result<Response<pb::ResolveReviewItemResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         tenant(&mut checker, &request.tenant_id);
@@ -424,6 +436,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ValidateInvoiceCustomerRequest>,
     ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
+        authorize(&request, Scope::Validate, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         not_yet("ValidateInvoiceCustomer", RPC_SURFACE)
