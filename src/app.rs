@@ -24,8 +24,10 @@ use crate::{
     config::{Config, SecurityConfig},
     crypto::{CryptoError, TokenCipher},
     grpc::{
-        auth::AuthLayer, connection::ConnectionApi, customer_sync::CustomerSyncApi,
-        middleware::RpcLayer,
+        auth::AuthLayer,
+        connection::ConnectionApi,
+        customer_sync::CustomerSyncApi,
+        middleware::{RpcLayer, served_rpcs},
     },
     http::{self, WebhookEndpoint},
     proto::{
@@ -412,11 +414,12 @@ async fn serve_grpc(
     if let Some(tls) = access.tls {
         builder = builder.tls_config(tls).context("configuring TLS")?;
     }
+    let known = served_rpcs(proto::FILE_DESCRIPTOR_SET).context("reading our descriptors")?;
     let serve = builder
         .timeout(config.server.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Metrics and the in-flight limit outside, so refused calls are counted too.
-        .layer(RpcLayer::new(config.server.max_concurrent_requests))
+        .layer(RpcLayer::new(config.server.max_concurrent_requests, known))
         .layer(AuthLayer::new(access.authenticator))
         .add_service(health_service)
         .add_service(reflection_v1)
