@@ -3,6 +3,7 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -15,12 +16,19 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    config::Config,
+    auth::{Authenticator, INSECURE_CALLER, load_callers_file, watch_callers_file},
+    config::{Config, SecurityConfig},
     crypto::{CryptoError, TokenCipher},
-    grpc::{connection::ConnectionApi, customer_sync::CustomerSyncApi, middleware::RpcLayer},
+    grpc::{
+        auth::AuthLayer,
+        connection::ConnectionApi,
+        customer_sync::CustomerSyncApi,
+        middleware::{RpcLayer, served_rpcs},
+    },
     http::{self, WebhookEndpoint},
     proto::{
         self,
@@ -85,6 +93,14 @@ impl Listeners {
     }
 }
 
+/// Who may call, and how the gRPC listener is secured.
+struct Access {
+    authenticator: Authenticator,
+    /// The callers file and the contents loaded at start, for the reload task.
+    callers_file: Option<(PathBuf, Vec<u8>)>,
+    tls: Option<ServerTlsConfig>,
+}
+
 /// A built, not yet running, service.
 pub struct App {
     config: Config,
@@ -94,6 +110,7 @@ pub struct App {
     syncs: Syncs,
     preflight: Preflight,
     worker: Option<Arc<Worker>>,
+    access: Access,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
@@ -103,8 +120,9 @@ impl App {
     /// Checks or applies migrations and prepares the service.
     ///
     /// # Errors
-    /// When the token key is malformed, when migrations fail, or when they are pending under
-    /// [`Migrations::RequireCurrent`].
+    /// When there is no callers file and `--insecure-no-auth` was not given, when the callers
+    /// file or the TLS files are not acceptable, when the token key is malformed, when
+    /// migrations fail, or when they are pending under [`Migrations::RequireCurrent`].
     pub async fn build(
         config: Config,
         listeners: Listeners,
@@ -112,7 +130,9 @@ impl App {
         migrations: Migrations,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        // Before migrations: a bad key must stop the start before anything changes.
+        // Before migrations: a bad key, callers file or certificate must stop the start
+        // before anything changes.
+        let access = build_access(&config.security)?;
         let qbo = build_qbo(&config, &pool)?;
         if config.qbo.webhook_verifier_token.is_none() {
             tracing::warn!(
@@ -165,6 +185,7 @@ impl App {
             syncs,
             preflight,
             worker,
+            access,
             shutdown,
             grpc_addr,
             http_addr,
@@ -204,9 +225,19 @@ impl App {
             syncs,
             preflight,
             worker,
+            access,
             shutdown,
             ..
         } = self;
+        if let Some((path, loaded)) = access.callers_file.clone() {
+            shutdown.tracker.spawn(watch_callers_file(
+                path,
+                loaded,
+                access.authenticator.clone(),
+                config.security.callers_reload_interval,
+                shutdown.soft.clone(),
+            ));
+        }
         if let Some(worker) = worker.filter(|w| w.settings().workers > 0) {
             shutdown.tracker.spawn(worker.run(shutdown.clone()));
             shutdown.tracker.spawn(run_schedule(
@@ -229,13 +260,19 @@ impl App {
             WebhookEndpoint::new(config.qbo.webhook_verifier_token.clone(), notifications);
         let router = http::router(Arc::clone(&database_up), webhooks);
         let http = serve_http(listeners.http, router, shutdown.clone());
+        let customer_sync = CustomerSyncApi::new(
+            Customers::new(pool.clone()),
+            syncs,
+            Links::new(pool.clone()),
+            Reviews::new(pool),
+            preflight,
+        );
         let grpc = serve_grpc(
             &config,
             listeners.grpc,
-            pool,
-            connections,
-            (syncs, preflight),
+            (customer_sync, ConnectionApi::new(connections)),
             health_service,
+            access,
             shutdown.clone(),
         );
         let (grpc, http) = tokio::join!(grpc, http);
@@ -284,15 +321,91 @@ fn build_qbo(
     Ok(Ok(Arc::new(client)))
 }
 
+/// Who may call: the callers file, or no one checked under `--insecure-no-auth`; and TLS.
+fn build_access(security: &SecurityConfig) -> anyhow::Result<Access> {
+    let tls = build_tls(security)?;
+    match (&security.callers_file, security.insecure_no_auth) {
+        (None, false) => anyhow::bail!(
+            "no callers file: set QBO_SYNC_CALLERS_FILE (--callers-file), or give \
+             --insecure-no-auth (QBO_SYNC_INSECURE_NO_AUTH) to serve without authentication \
+             in development"
+        ),
+        (Some(_), true) => {
+            anyhow::bail!("both a callers file and --insecure-no-auth were given; choose one")
+        }
+        (None, true) => {
+            tracing::warn!(
+                caller = INSECURE_CALLER,
+                "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who reaches the gRPC port \
+                 may call every RPC for every tenant; never run production this way"
+            );
+            Ok(Access {
+                authenticator: Authenticator::insecure(),
+                callers_file: None,
+                tls,
+            })
+        }
+        (Some(path), false) => {
+            let (callers, loaded) = load_callers_file(path)?;
+            if callers.is_empty() {
+                tracing::warn!("the callers file lists no caller: every RPC is refused");
+            }
+            tracing::info!(callers = callers.len(), "callers file loaded");
+            Ok(Access {
+                authenticator: Authenticator::new(callers),
+                callers_file: Some((path.clone(), loaded)),
+                tls,
+            })
+        }
+    }
+}
+
+/// TLS of the gRPC listener from the certificate, key and client CA files (all optional;
+/// a certificate without its key, or a client CA without both, refuses to start).
+fn build_tls(security: &SecurityConfig) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).with_context(|| format!("reading the {what} {}", path.display()))
+    };
+    let (cert, key) = match (&security.tls_cert, &security.tls_key) {
+        (None, None) => {
+            anyhow::ensure!(
+                security.tls_client_ca.is_none(),
+                "QBO_SYNC_TLS_CLIENT_CA needs QBO_SYNC_TLS_CERT and QBO_SYNC_TLS_KEY as well"
+            );
+            return Ok(None);
+        }
+        (Some(_), None) => {
+            anyhow::bail!("QBO_SYNC_TLS_CERT is set without QBO_SYNC_TLS_KEY: set both, or neither")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("QBO_SYNC_TLS_KEY is set without QBO_SYNC_TLS_CERT: set both, or neither")
+        }
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    let identity = Identity::from_pem(
+        read(cert, "TLS certificate (QBO_SYNC_TLS_CERT)")?,
+        read(key, "TLS key (QBO_SYNC_TLS_KEY)")?,
+    );
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &security.tls_client_ca {
+        let ca = read(ca, "client CA (QBO_SYNC_TLS_CLIENT_CA)")?;
+        tls = tls.client_ca_root(Certificate::from_pem(ca));
+    }
+    // The PEM files are parsed here, so a bad one refuses the start now.
+    tonic::transport::Server::builder()
+        .tls_config(tls.clone())
+        .context("the TLS certificate, key or client CA is not acceptable")?;
+    Ok(Some(tls))
+}
+
 async fn serve_grpc(
     config: &Config,
     listener: TcpListener,
-    pool: PgPool,
-    connections: Connections,
-    (syncs, preflight): (Syncs, Preflight),
+    (customer_sync, connection): (CustomerSyncApi, ConnectionApi),
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    access: Access,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let max = config.server.max_message_bytes;
@@ -304,24 +417,25 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let customer_sync = CustomerSyncServiceServer::new(CustomerSyncApi::new(
-        Customers::new(pool.clone()),
-        syncs,
-        Links::new(pool.clone()),
-        Reviews::new(pool),
-        preflight,
-    ))
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
-    let connection = ConnectionServiceServer::new(ConnectionApi::new(connections))
+    let customer_sync = CustomerSyncServiceServer::new(customer_sync)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let connection = ConnectionServiceServer::new(connection)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let soft = shutdown.soft.clone();
     let hard = shutdown.hard.clone();
-    let serve = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = access.tls {
+        builder = builder.tls_config(tls).context("configuring TLS")?;
+    }
+    let known = served_rpcs(proto::FILE_DESCRIPTOR_SET).context("reading our descriptors")?;
+    let serve = builder
         .timeout(config.server.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(RpcLayer::new(config.server.max_concurrent_requests))
+        // Metrics and the in-flight limit outside, so refused calls are counted too.
+        .layer(RpcLayer::new(config.server.max_concurrent_requests, known))
+        .layer(AuthLayer::new(access.authenticator))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

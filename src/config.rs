@@ -210,9 +210,27 @@ pub struct SecurityConfig {
     /// Base64 of the 32-byte key that encrypts OAuth tokens at rest.
     #[arg(long, env = "QBO_SYNC_TOKEN_KEY", hide_env_values = true)]
     pub token_key: Option<SecretString>,
-    /// File listing the callers allowed in and the tenants each may act for.
+    /// TOML file of the callers allowed in: `[[caller]]` tables with `name`, `token_sha256`,
+    /// `scopes` and `tenants`. Reloaded when it changes; required unless `--insecure-no-auth`.
     #[arg(long, env = "QBO_SYNC_CALLERS_FILE")]
     pub callers_file: Option<PathBuf>,
+    /// How often the callers file is read again to pick up changes.
+    #[arg(long, env = "QBO_SYNC_CALLERS_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub callers_reload_interval: Duration,
+    /// Serve without caller authentication: every RPC acts as an all-powerful caller named
+    /// `insecure-no-auth`. For development only.
+    #[arg(long, env = "QBO_SYNC_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// PEM certificate chain of the gRPC listener; with `--tls-key`, the listener speaks TLS.
+    #[arg(long, env = "QBO_SYNC_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "QBO_SYNC_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the CAs whose client certificates are accepted; when set, every
+    /// gRPC client must present one (mutual TLS).
+    #[arg(long, env = "QBO_SYNC_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// The job queue's worker pool.

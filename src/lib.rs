@@ -4,6 +4,7 @@
 //! CLI reach the same code.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -87,6 +87,8 @@ pub async fn replica(
         // Runs come only from the scenario, not from the automatic schedule.
         "--auto-sync-interval".to_owned(),
         "0".to_owned(),
+        // The bench measures sync and push, not authentication.
+        "--insecure-no-auth".to_owned(),
     ];
     let config = Config::from_args(args)?;
     let pool = PgPoolOptions::new()

@@ -3,8 +3,9 @@
 use secrecy::SecretString;
 use tonic::{Request, Response, Status};
 
-use super::{convert, validate::Checker};
+use super::{auth::authorize, convert, validate::Checker};
 use crate::{
+    auth::Scope,
     domain::{RealmId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, connection_service_server::ConnectionService},
@@ -104,6 +105,7 @@ impl ConnectionService for ConnectionApi {
         &self,
         request: Request<pb::ConnectCompanyRequest>,
     ) -> Result<Response<pb::ConnectCompanyResponse>, Status> {
+        authorize(&request, Scope::Admin, &request.get_ref().tenant_id)?;
         let request = connect_request(request.into_inner())?;
         let connection = self
             .connections
@@ -119,6 +121,7 @@ impl ConnectionService for ConnectionApi {
         &self,
         request: Request<pb::GetConnectionRequest>,
     ) -> Result<Response<pb::GetConnectionResponse>, Status> {
+        authorize(&request, Scope::Admin, &request.get_ref().tenant_id)?;
         let tenant = check_tenant(&request.into_inner().tenant_id)?;
         let connection = self
             .connections
@@ -134,6 +137,7 @@ impl ConnectionService for ConnectionApi {
         &self,
         request: Request<pb::DisconnectCompanyRequest>,
     ) -> Result<Response<pb::DisconnectCompanyResponse>, Status> {
+        authorize(&request, Scope::Admin, &request.get_ref().tenant_id)?;
         let tenant = check_tenant(&request.into_inner().tenant_id)?;
         let connection = self
             .connections

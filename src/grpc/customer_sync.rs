@@ -6,8 +6,9 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{convert, validate::Checker};
+use super::{auth::authorize, convert, validate::Checker};
 use crate::{
+    auth::Scope,
     domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
     error::ApiError,
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
@@ -59,9 +60,6 @@ impl CustomerSyncApi {
         }
     }
 }
-
-/// Who the audit trail names for changes made through the API, until callers authenticate.
-const CALLER: &str = "api";
 
 /// How long a preflight repair may take: the caller's deadline (`grpc-timeout`) less a margin
 /// for the answer, at most 10 s; 5 s when the caller set none.
@@ -202,6 +200,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::UpsertCustomerRequest>,
     ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let (tenant, customer) = match (
@@ -228,6 +227,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::BatchUpsertCustomersRequest>,
     ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let CheckedBatch {
             tenant,
@@ -268,6 +268,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::TriggerSyncRequest>,
     ) -> Result<Response<pb::TriggerSyncResponse>, Status> {
+        let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -291,7 +292,7 @@ impl CustomerSyncService for CustomerSyncApi {
             link_only: request.link_only,
             idempotency_key: (!request.idempotency_key.is_empty())
                 .then_some(request.idempotency_key),
-            requested_by: "api".into(),
+            requested_by: caller.to_string(),
             trigger: Trigger::Api,
         };
         let triggered = self
@@ -309,6 +310,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::GetSyncRunRequest>,
     ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
@@ -327,6 +329,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::WatchSyncRunRequest>,
     ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         // A run that does not exist is NOT_FOUND at once, not an empty stream.
@@ -350,6 +353,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::CancelSyncRunRequest>,
     ) -> Result<Response<pb::CancelSyncRunResponse>, Status> {
+        authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
@@ -366,6 +370,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::GetLinkStatusRequest>,
     ) -> Result<Response<pb::GetLinkStatusResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let (tenant, id) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         let status = self
@@ -393,6 +398,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::LinkCustomersRequest>,
     ) -> Result<Response<pb::LinkCustomersResponse>, Status> {
+        let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -413,7 +419,7 @@ impl CustomerSyncService for CustomerSyncApi {
             _ => return Err(checker.into_error().into()),
         };
         let actor = Actor {
-            name: CALLER,
+            name: &caller,
             on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
             reason: &request.reason,
         };
@@ -432,6 +438,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::UnlinkCustomerRequest>,
     ) -> Result<Response<pb::UnlinkCustomerResponse>, Status> {
+        let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -447,7 +454,7 @@ impl CustomerSyncService for CustomerSyncApi {
             _ => return Err(checker.into_error().into()),
         };
         let actor = Actor {
-            name: CALLER,
+            name: &caller,
             on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
             reason: &request.reason,
         };
@@ -465,6 +472,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ListLinkEventsRequest>,
     ) -> Result<Response<pb::ListLinkEventsResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -503,6 +511,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ListReviewItemsRequest>,
     ) -> Result<Response<pb::ListReviewItemsResponse>, Status> {
+        authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -535,6 +544,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ResolveReviewItemRequest>,
     ) -> Result<Response<pb::ResolveReviewItemResponse>, Status> {
+        let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
@@ -571,7 +581,7 @@ impl CustomerSyncService for CustomerSyncApi {
             _ => return Err(checker.into_error().into()),
         };
         let actor = Actor {
-            name: CALLER,
+            name: &caller,
             on_behalf_of: None,
             reason: &request.reason,
         };
@@ -590,6 +600,7 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ValidateInvoiceCustomerRequest>,
     ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
+        authorize(&request, Scope::Validate, &request.get_ref().tenant_id)?;
         let deadline = repair_deadline(request.metadata());
         let request = request.into_inner();
         let (tenant, digit) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;

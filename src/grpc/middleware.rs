@@ -1,16 +1,26 @@
 //! The tower layer around every RPC: per-replica concurrency limit with load shedding, a
 //! tracing span, and request metrics. Health and reflection are never shed, so probes keep
 //! answering while the service is saturated.
+//!
+//! An RPC holds its place in the limit until its response body has been sent (or dropped),
+//! so a server stream such as WatchSyncRun counts until it ends, not only until its headers
+//! go out. Metrics and logs label an RPC with its path only when the server serves that path;
+//! any other path is `unknown`, so clients cannot create unbounded series.
 
 use std::{
+    collections::HashSet,
+    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use tokio::sync::Semaphore;
+use http_body::{Frame, SizeHint};
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -18,18 +28,55 @@ use tracing::Instrument;
 /// RPC paths with these prefixes bypass the concurrency limit.
 const EXEMPT_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
 
+/// The label of every path the server does not serve.
+pub const UNKNOWN_RPC: &str = "unknown";
+
+/// The paths of health and reflection, which have no descriptor set of ours.
+const STANDARD_RPCS: [&str; 4] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// Every RPC path the server serves: health, reflection and every method of the services in
+/// `descriptor_set` (an encoded `FileDescriptorSet`, such as `proto::FILE_DESCRIPTOR_SET`).
+///
+/// # Errors
+/// When `descriptor_set` does not decode.
+pub fn served_rpcs(descriptor_set: &[u8]) -> Result<HashSet<String>, prost::DecodeError> {
+    let set = prost_types::FileDescriptorSet::decode(descriptor_set)?;
+    let mut paths: HashSet<String> = STANDARD_RPCS.iter().map(|p| (*p).to_owned()).collect();
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                paths.insert(format!(
+                    "/{}.{}/{}",
+                    file.package(),
+                    service.name(),
+                    method.name()
+                ));
+            }
+        }
+    }
+    Ok(paths)
+}
+
 /// Limits in-flight RPCs per replica and sheds the excess with UNAVAILABLE.
 #[derive(Debug, Clone)]
 pub struct RpcLayer {
     permits: Arc<Semaphore>,
+    known: Arc<HashSet<String>>,
 }
 
 impl RpcLayer {
-    /// A layer admitting at most `max_in_flight` RPCs at once.
+    /// A layer admitting at most `max_in_flight` RPCs at once, labelling the paths in `known`
+    /// (see [`served_rpcs`]) by name and every other one as [`UNKNOWN_RPC`].
     #[must_use]
-    pub fn new(max_in_flight: usize) -> Self {
+    pub fn new(max_in_flight: usize, known: HashSet<String>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            known: Arc::new(known),
         }
     }
 }
@@ -41,6 +88,7 @@ impl<S> Layer<S> for RpcLayer {
         RpcService {
             inner,
             permits: Arc::clone(&self.permits),
+            known: Arc::clone(&self.known),
         }
     }
 }
@@ -50,6 +98,7 @@ impl<S> Layer<S> for RpcLayer {
 pub struct RpcService<S> {
     inner: S,
     permits: Arc<Semaphore>,
+    known: Arc<HashSet<String>>,
 }
 
 impl<S> Service<Request<Body>> for RpcService<S>
@@ -66,8 +115,13 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let rpc = request.uri().path().to_owned();
-        let exempt = EXEMPT_PREFIXES.iter().any(|p| rpc.starts_with(p));
+        let path = request.uri().path();
+        let exempt = EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p));
+        let rpc = if self.known.contains(path) {
+            path.to_owned()
+        } else {
+            UNKNOWN_RPC.to_owned()
+        };
         let permit = if exempt {
             None
         } else {
@@ -87,7 +141,6 @@ where
             async move {
                 let started = Instant::now();
                 let response = inner.call(request).await?;
-                drop(permit);
                 // Errors come as trailers-only responses with grpc-status in the headers;
                 // a response without it is a success whose status follows in the trailers.
                 let code = response
@@ -106,9 +159,40 @@ where
                 let code_label = format!("{code:?}");
                 metrics::counter!("qbo_sync_grpc_requests_total", "rpc" => rpc.clone(), "code" => code_label).increment(1);
                 metrics::histogram!("qbo_sync_grpc_request_duration_seconds", "rpc" => rpc).record(elapsed.as_secs_f64());
-                Ok(response)
+                Ok(match permit {
+                    Some(Ok(permit)) => response.map(|body| Body::new(Permitted { body, _permit: permit })),
+                    _ => response,
+                })
             }
             .instrument(span),
         )
+    }
+}
+
+/// A response body that holds its RPC's place in the in-flight limit until it is dropped,
+/// which hyper does once the body (a whole stream, for a server-streaming RPC) has been sent
+/// or the client went away.
+struct Permitted {
+    body: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Permitted {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

@@ -1,6 +1,7 @@
 //! gRPC handlers: proto → domain (failing as INVALID_ARGUMENT) → one call → proto.
 //! No SQL and no HTTP here.
 
+pub mod auth;
 pub mod connection;
 pub mod convert;
 pub mod customer_sync;

@@ -211,11 +211,11 @@ impl Links {
         } else {
             page_size.min(MAX_PAGE_SIZE)
         };
-        let filter = digit.map_or("", DigitCustomerId::as_str);
+        let filter = format!("{tenant}/{}", digit.map_or("", DigitCustomerId::as_str));
         let before = if page_token.is_empty() {
             None
         } else {
-            Some(read_token(page_token, filter).ok_or(LinkError::BadPageToken)?)
+            Some(read_token(page_token, &filter).ok_or(LinkError::BadPageToken)?)
         };
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
         let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
@@ -223,7 +223,7 @@ impl Links {
             store::links::list_link_events(&mut conn, tenant, digit, before, limit).await?;
         let next_page_token = (events.len() > size).then(|| {
             events.truncate(size);
-            write_token(events.last().map_or(0, |e| e.id), filter)
+            write_token(events.last().map_or(0, |e| e.id), &filter)
         });
         Ok(EventPage {
             events,
@@ -335,8 +335,8 @@ pub(crate) async fn link_in(
     })
 }
 
-/// A page token: the last event id shown and the filter it was shown under, so a token is
-/// only good for the request that produced it (the tenant is always the caller's own).
+/// A page token: the last event id shown and the tenant and filter it was shown under, so a
+/// token is only good for the request that produced it.
 fn write_token(last_id: i64, filter: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("e1:{last_id}:{filter}"))
 }
@@ -345,6 +345,7 @@ fn read_token(token: &str, filter: &str) -> Option<i64> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let rest = raw.strip_prefix("e1:")?;
     let (id, token_filter) = rest.split_once(':')?;
+    // The filter is `tenant/customer`; a token of another tenant or customer is refused.
     (token_filter == filter).then_some(())?;
     id.parse().ok().filter(|id: &i64| *id > 0)
 }
@@ -355,10 +356,11 @@ mod tests {
 
     #[test]
     fn page_tokens_only_serve_their_own_request() {
-        let token = write_token(42, "c1");
-        assert_eq!(read_token(&token, "c1"), Some(42));
-        assert_eq!(read_token(&token, ""), None, "another filter");
-        assert_eq!(read_token(&write_token(42, ""), ""), Some(42));
+        let token = write_token(42, "t1/c1");
+        assert_eq!(read_token(&token, "t1/c1"), Some(42));
+        assert_eq!(read_token(&token, "t1/"), None, "another filter");
+        assert_eq!(read_token(&token, "t2/c1"), None, "another tenant");
+        assert_eq!(read_token(&write_token(42, "t1/"), "t1/"), Some(42));
         assert_eq!(read_token("not base64 !", ""), None);
         assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("e1:-5:"), ""), None);
         assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("x1:5:"), ""), None);

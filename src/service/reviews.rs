@@ -139,7 +139,7 @@ impl Reviews {
         let after = if page_token.is_empty() {
             None
         } else {
-            Some(read_token(page_token).ok_or(ReviewError::BadPageToken)?)
+            Some(read_token(page_token, tenant).ok_or(ReviewError::BadPageToken)?)
         };
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
         let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
@@ -148,7 +148,7 @@ impl Reviews {
             items.truncate(size);
             items
                 .last()
-                .map(|i| write_token(i.created_at, i.id))
+                .map(|i| write_token(i.created_at, i.id, tenant))
                 .unwrap_or_default()
         });
         Ok(ReviewPage {
@@ -295,14 +295,21 @@ fn stale_or(id: Uuid, error: LinkError) -> ReviewError {
     }
 }
 
-fn write_token(created_at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("r1:{}:{id}", created_at.timestamp_micros()))
+/// A page token: the last item shown (its time and id) and the tenant it was shown to, so a
+/// token is refused for any other tenant.
+fn write_token(created_at: DateTime<Utc>, id: Uuid, tenant: &TenantId) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "r1:{}:{id}:{tenant}",
+        created_at.timestamp_micros()
+    ))
 }
 
-fn read_token(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
+fn read_token(token: &str, tenant: &TenantId) -> Option<(DateTime<Utc>, Uuid)> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let rest = raw.strip_prefix("r1:")?;
-    let (micros, id) = rest.split_once(':')?;
+    let (micros, rest) = rest.split_once(':')?;
+    let (id, token_tenant) = rest.split_once(':')?;
+    (token_tenant == tenant.as_str()).then_some(())?;
     let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((at, Uuid::parse_str(id).ok()?))
 }
@@ -315,8 +322,17 @@ mod tests {
     fn page_tokens_round_trip_and_refuse_junk() {
         let at = DateTime::from_timestamp_micros(1_764_633_600_123_456).unwrap();
         let id = Uuid::new_v4();
-        assert_eq!(read_token(&write_token(at, id)), Some((at, id)));
-        assert_eq!(read_token("junk"), None);
-        assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("r1:x:y")), None);
+        let (t1, t2) = (
+            TenantId::parse("t1").unwrap(),
+            TenantId::parse("t2").unwrap(),
+        );
+        assert_eq!(read_token(&write_token(at, id, &t1), &t1), Some((at, id)));
+        assert_eq!(
+            read_token(&write_token(at, id, &t1), &t2),
+            None,
+            "another tenant's"
+        );
+        assert_eq!(read_token("junk", &t1), None);
+        assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("r1:x:y:t1"), &t1), None);
     }
 }

@@ -191,7 +191,12 @@ async fn without_a_token_key_the_service_runs_but_does_not_connect() {
 
 async fn build_with(flags: &[&str]) -> anyhow::Result<App> {
     let db = fresh_database().await?;
-    let config = Config::from_args(flags.iter().copied())?;
+    // Authentication is not what these start-ups are about.
+    let config = Config::from_args(
+        ["--insecure-no-auth"]
+            .into_iter()
+            .chain(flags.iter().copied()),
+    )?;
     let listeners = Listeners {
         grpc: TcpListener::bind("127.0.0.1:0").await?,
         http: TcpListener::bind("127.0.0.1:0").await?,
@@ -235,7 +240,7 @@ async fn a_malformed_token_key_refuses_to_start() {
             "127.0.0.1:0",
         ])
         .args(["--database-url", "postgres://nobody@127.0.0.1:1/none"])
-        .args(["--token-key", "not base64!"])
+        .args(["--token-key", "not base64!", "--insecure-no-auth"])
         .env_remove("QBO_SYNC_TOKEN_KEY")
         .output()
         .unwrap();

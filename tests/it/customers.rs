@@ -1,8 +1,8 @@
 use qbo_sync::proto::v1::customer_sync_service_client::CustomerSyncServiceClient;
 use qbo_sync::proto::v1::{self as pb, LinkState};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-use crate::helpers::TestApp;
+use crate::helpers::{AuthChannel, TestApp};
 
 fn customer(id: &str, name: &str) -> pb::DigitCustomer {
     pb::DigitCustomer {
@@ -14,7 +14,7 @@ fn customer(id: &str, name: &str) -> pb::DigitCustomer {
 
 /// Records a customer without pushing it.
 async fn record(
-    client: &mut CustomerSyncServiceClient<Channel>,
+    client: &mut CustomerSyncServiceClient<AuthChannel>,
     tenant: &str,
     customer: pb::DigitCustomer,
 ) {
@@ -30,7 +30,7 @@ async fn record(
 
 /// Asks where a customer stands.
 async fn link_status(
-    client: &mut CustomerSyncServiceClient<Channel>,
+    client: &mut CustomerSyncServiceClient<AuthChannel>,
     tenant: &str,
     id: &str,
 ) -> Result<pb::GetLinkStatusResponse, tonic::Status> {

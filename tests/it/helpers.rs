@@ -3,6 +3,7 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     str::FromStr,
     sync::{
         Arc,
@@ -24,10 +25,103 @@ use qbo_sync::{
     shutdown::Shutdown,
     worker::Worker,
 };
+use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tonic::transport::Channel;
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 use tonic_health::pb::health_client::HealthClient;
+
+/// The caller every `TestApp` knows unless a test brings its own callers file: every scope,
+/// every tenant.
+pub const TEST_CALLER: &str = "test-caller";
+/// The test caller's bearer token.
+pub const TEST_TOKEN: &str = "test-token-3f9a1c";
+
+/// A channel whose calls carry an `authorization` header (or none).
+pub type AuthChannel = InterceptedService<Channel, Bearer>;
+
+/// Adds a fixed `authorization` header to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// `authorization: Bearer <token>`, or no header at all.
+    pub fn token(token: Option<&str>) -> Self {
+        Self(token.map(|t| format!("Bearer {t}").parse().unwrap()))
+    }
+
+    /// `authorization: <value>` as given, to test malformed headers.
+    pub fn header(value: &str) -> Self {
+        Self(Some(value.parse().unwrap()))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// One `[[caller]]` of a callers file written by a test.
+pub struct TestCaller<'a> {
+    pub name: &'a str,
+    pub token: &'a str,
+    pub scopes: &'a [&'a str],
+    pub tenants: &'a [&'a str],
+}
+
+/// Hex SHA-256, as the callers file wants tokens.
+pub fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The TOML of a callers file listing `callers`.
+pub fn callers_toml(callers: &[TestCaller<'_>]) -> String {
+    let list = |items: &[&str]| {
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    callers
+        .iter()
+        .map(|c| {
+            format!(
+                "[[caller]]\nname = \"{}\"\ntoken_sha256 = \"{}\"\nscopes = [{}]\ntenants = [{}]\n\n",
+                c.name,
+                sha256_hex(c.token),
+                list(c.scopes),
+                list(c.tenants)
+            )
+        })
+        .collect()
+}
+
+/// A fresh path for a callers file (the test writes it).
+pub fn callers_path() -> PathBuf {
+    std::env::temp_dir().join(format!("qbo-sync-callers-{}.toml", uuid::Uuid::new_v4()))
+}
+
+/// Writes a callers file listing `callers` at a fresh path.
+pub fn write_callers(callers: &[TestCaller<'_>]) -> PathBuf {
+    let path = callers_path();
+    std::fs::write(&path, callers_toml(callers)).unwrap();
+    path
+}
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -40,6 +134,9 @@ pub struct TestApp {
     /// The replica's worker when QBO is configured (run it with `try_run_next`, after
     /// starting the app with `--workers 0`).
     pub worker: Option<Arc<Worker>>,
+    /// The token the clients send: [`TEST_TOKEN`], unless the test gave its own callers
+    /// file or `--insecure-no-auth` (then none).
+    pub token: Option<String>,
 }
 
 impl TestApp {
@@ -83,8 +180,27 @@ impl TestApp {
     }
 
     /// Starts a server with extra configuration flags, e.g. `["--max-concurrent-requests", "1"]`.
+    /// Unless the flags bring a callers file or `--insecure-no-auth`, the server knows the
+    /// all-powerful [`TEST_CALLER`] and the clients send its token.
     pub async fn spawn_with(flags: &[&str]) -> Self {
         init_test_logging();
+        let own_access = flags
+            .iter()
+            .any(|f| *f == "--callers-file" || *f == "--insecure-no-auth");
+        let default_callers = (!own_access).then(|| {
+            write_callers(&[TestCaller {
+                name: TEST_CALLER,
+                token: TEST_TOKEN,
+                scopes: &["validate", "read", "write", "admin"],
+                tenants: &["*"],
+            }])
+        });
+        let default_callers = default_callers.map(|p| p.to_str().unwrap().to_owned());
+        let mut flags = flags.to_vec();
+        if let Some(path) = &default_callers {
+            flags.extend(["--callers-file", path.as_str()]);
+        }
+        let token = default_callers.is_some().then(|| TEST_TOKEN.to_owned());
         let db = fresh_database().await.expect("fresh database");
         let target = PgConnectOptions::from_str(&db.url).unwrap();
         let proxy = DbProxy::start(format!("{}:{}", target.get_host(), target.get_port())).await;
@@ -96,7 +212,7 @@ impl TestApp {
             "--log-format",
             "pretty",
         ];
-        args.extend_from_slice(flags);
+        args.extend_from_slice(&flags);
         let config = Config::from_args(args).expect("test configuration");
         // The app reaches the database only through the proxy, so a test can take it away.
         let options = target.host("127.0.0.1").port(proxy.addr.port());
@@ -128,20 +244,52 @@ impl TestApp {
             shutdown,
             server,
             worker,
+            token,
         }
     }
 
-    pub fn customers(&self) -> CustomerSyncServiceClient<Channel> {
-        CustomerSyncServiceClient::new(self.channel.clone())
+    pub fn customers(&self) -> CustomerSyncServiceClient<AuthChannel> {
+        self.customers_with(Bearer::token(self.token.as_deref()))
     }
 
-    pub fn connections(&self) -> ConnectionServiceClient<Channel> {
-        ConnectionServiceClient::new(self.channel.clone())
+    pub fn connections(&self) -> ConnectionServiceClient<AuthChannel> {
+        self.connections_with(Bearer::token(self.token.as_deref()))
+    }
+
+    /// A client sending `bearer` instead of the default token.
+    pub fn customers_with(&self, bearer: Bearer) -> CustomerSyncServiceClient<AuthChannel> {
+        CustomerSyncServiceClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    /// A client sending `bearer` instead of the default token.
+    pub fn connections_with(&self, bearer: Bearer) -> ConnectionServiceClient<AuthChannel> {
+        ConnectionServiceClient::with_interceptor(self.channel.clone(), bearer)
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel.clone())
     }
+}
+
+/// Builds, without running, an app with exactly `flags` (no default callers file) over a fresh
+/// database: for tests of what refuses to start, and of listeners `TestApp` cannot talk to.
+pub async fn build_app(flags: &[&str]) -> anyhow::Result<(App, FreshDatabase)> {
+    init_test_logging();
+    let db = fresh_database().await?;
+    let config = Config::from_args(flags.iter().copied())?;
+    let listeners = Listeners {
+        grpc: TcpListener::bind("127.0.0.1:0").await?,
+        http: TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let app = App::build(
+        config,
+        listeners,
+        db.pool.clone(),
+        Migrations::Apply,
+        Shutdown::new(),
+    )
+    .await?;
+    Ok((app, db))
 }
 
 /// A TCP proxy in front of PostgreSQL. `set_up(false)` cuts every open connection and

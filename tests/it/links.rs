@@ -136,7 +136,7 @@ async fn link_unlink_and_relink_by_hand_keep_the_whole_history() {
     let link = linked.link.unwrap();
     assert_eq!(link.qbo_customer_id, ids[0]);
     assert_eq!(link.method(), pb::LinkMethod::Manual);
-    assert_eq!(link.linked_by, "api");
+    assert_eq!(link.linked_by, crate::helpers::TEST_CALLER);
     assert_eq!(link.qbo_display_name, "Harbor Freight Lines");
     assert!(linked.replaced.is_empty());
     // The same pair again: OK, no new event.
@@ -166,7 +166,7 @@ async fn link_unlink_and_relink_by_hand_keep_the_whole_history() {
     assert_eq!(events[1].before.as_ref().unwrap().qbo_customer_id, ids[0]);
     assert!(events[1].after.is_none());
     assert_eq!(events[1].reason, "wrong customer");
-    assert_eq!(events[2].actor, "api");
+    assert_eq!(events[2].actor, crate::helpers::TEST_CALLER);
     assert_eq!(events[2].on_behalf_of, "user-77");
     assert_eq!(events[2].reason, "checked by hand: d1");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The integration tests: the real server on a port-0 listener, real PostgreSQL, the QBO
 //! simulator over real HTTP, and the generated gRPC client over a real socket.
 
+mod auth;
 mod connections;
 mod connections_disconnect;
 mod connections_support;
@@ -22,5 +23,6 @@ mod qbo_pager;
 mod reflection;
 mod server;
 mod sync;
+mod tls;
 mod validation;
 mod webhooks;

@@ -60,7 +60,7 @@ async fn migrations_are_idempotent() {
 #[tokio::test]
 async fn no_migrate_refuses_to_start_while_migrations_are_pending() {
     let (pool, _) = empty_database().await;
-    let config = Config::from_args(Vec::<String>::new()).unwrap();
+    let config = Config::from_args(["--insecure-no-auth"]).unwrap();
     let refused = App::build(
         config.clone(),
         listeners().await,
@@ -122,6 +122,7 @@ async fn serve_with_no_migrate_exits_with_a_clear_error() {
         .args([
             "serve",
             "--no-migrate",
+            "--insecure-no-auth",
             "--grpc-addr",
             "127.0.0.1:0",
             "--http-addr",

@@ -179,7 +179,7 @@ async fn a_full_sync_links_the_customers_made_twice_reviews_doubts_and_pushes_th
     assert!(!triggered.already_running);
     let run = triggered.run.unwrap();
     assert_eq!(run.state(), pb::SyncRunState::Queued);
-    assert_eq!(run.requested_by, "api");
+    assert_eq!(run.requested_by, crate::helpers::TEST_CALLER);
 
     let mut watch = w
         .app
