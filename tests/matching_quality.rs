@@ -9,6 +9,8 @@ mod cases;
 mod generator;
 #[path = "matching_quality/sub_customers.rs"]
 mod sub_customers;
+#[path = "matching_quality/variations.rs"]
+mod variations;
 #[path = "matching_quality/vocab.rs"]
 mod vocab;
 
@@ -245,6 +247,86 @@ fn print_false_links(name: &str, labels: &[Label], outcomes: &HashMap<String, Ou
     println!("{name} false links by case: {rows:?}");
 }
 
+/// The issue category of a case: version 2's categories by name, everything else "version 1".
+fn category(case: &str) -> &'static str {
+    match case {
+        "punctuation_between_words" | "punctuation_and_number" | "comma_two_companies" => {
+            "punctuation"
+        }
+        "abbreviation"
+        | "ambiguous_abbreviation"
+        | "abbreviation_and_typo"
+        | "abbreviation_sibling" => "abbreviations",
+        "honorific"
+        | "generational_suffix"
+        | "generation_differs"
+        | "bare_name_with_jr"
+        | "title_before_company"
+        | "titles_differ" => "person names",
+        "transliteration"
+        | "transliteration_plain"
+        | "transliteration_plain_spelled"
+        | "transliteration_and_typo"
+        | "transliteration_other_name" => "transliteration",
+        "parent_name_with_dash" => "parent name with ' - '",
+        _ => "version 1 cases",
+    }
+}
+
+/// Figures per category, for one matcher.
+fn per_category(
+    labels: &[Label],
+    outcomes: &HashMap<String, Outcome>,
+) -> std::collections::BTreeMap<&'static str, Figures> {
+    let mut groups: std::collections::BTreeMap<&'static str, Vec<Label>> = Default::default();
+    for label in labels {
+        groups
+            .entry(category(&label.case))
+            .or_default()
+            .push(label.clone());
+    }
+    groups
+        .into_iter()
+        .map(|(c, ls)| (c, score(&ls, outcomes)))
+        .collect()
+}
+
+/// One markdown row per category and matcher: what the README and docs/matching.md show.
+fn print_categories(matchers: &[(&str, &HashMap<String, Outcome>)], labels: &[Label]) {
+    println!(
+        "| category | matcher | precision | false links | safe recall | risky: right candidate proposed |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let per: Vec<_> = matchers
+        .iter()
+        .map(|(name, out)| (*name, per_category(labels, out)))
+        .collect();
+    for cat in per[0].1.keys() {
+        for (name, figures) in &per {
+            let f = &figures[cat];
+            let frac = |(hit, n): (usize, usize)| {
+                if n == 0 {
+                    "–".to_string()
+                } else {
+                    format!("{:.3} ({hit} of {n})", ratio((hit, n)))
+                }
+            };
+            let precision = if f.auto_links == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.3}", f.precision())
+            };
+            println!(
+                "| {cat} | {name} | {precision} | {} of {} | {} | {} |",
+                f.false_links,
+                f.auto_links,
+                frac(f.safe),
+                frac(f.risky)
+            );
+        }
+    }
+}
+
 fn print_row(name: &str, f: &Figures) {
     println!(
         "{name:<28} precision {:.4} ({} false of {} links) | safe recall {:.4} | strong recall {:.4} | risky proposed {:.4}",
@@ -295,11 +377,26 @@ fn matching_quality_beats_the_baselines() {
     print_false_links("baseline exact", &labels.cases, &exact_out);
     print_false_links("baseline case-insensitive", &labels.cases, &folded_out);
     print_breakdown(&labels.cases, &engine_out);
+    let matchers = [
+        ("exact name", &exact_out),
+        ("case-insensitive name", &folded_out),
+        ("matcher", &engine_out),
+    ];
+    print_categories(&matchers, &labels.cases);
+    for (cat, f) in per_category(&labels.cases, &engine_out) {
+        assert_eq!(f.false_links, 0, "{cat}: no false link");
+        assert!(ratio(f.safe) >= 0.995, "{cat}: safe recall {:?}", f.safe);
+        assert!(
+            ratio(f.risky) >= 0.98,
+            "{cat}: risky proposed {:?}",
+            f.risky
+        );
+    }
 
     assert_eq!(engine.false_links, 0, "auto-link precision must be 1.0");
-    assert!(ratio(engine.safe) >= 0.99, "safe recall {:?}", engine.safe);
+    assert!(ratio(engine.safe) >= 0.995, "safe recall {:?}", engine.safe);
     assert!(
-        ratio(engine.risky) >= 0.95,
+        ratio(engine.risky) >= 0.98,
         "risky proposed {:?}",
         engine.risky
     );

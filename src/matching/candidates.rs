@@ -1,5 +1,6 @@
 //! Review candidates: everything the indexes found, scored, explained and ranked.
 
+use super::abbrev::ambiguous_reading;
 use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
 use super::hierarchy::full_name_reason;
@@ -180,7 +181,16 @@ impl<'s, 'a> Pool<'s, 'a> {
         hits.sort_unstable();
         hits.dedup();
         for p in hits.into_iter().take(MAX_FUZZY_HITS) {
-            self.add(p, false, None);
+            let other = &self.q.prep[p as usize].name;
+            // `Tech` may be Technology or Technical: proposed with the reading, never linked.
+            let reason = ambiguous_reading(&me.name.core, &other.core).map(|(abbr, full)| {
+                format!(
+                    "same name if '{abbr}' stands for '{full}' (an abbreviation with several \
+                     meanings): '{}' ~ '{}'",
+                    self.d.recs[self.i].display_name, self.q.recs[p as usize].display_name
+                )
+            });
+            self.add(p, reason.is_some(), reason);
         }
     }
 

@@ -332,7 +332,8 @@ impl Gen {
 
 /// Builds the whole data set from a seed.
 pub fn generate(seed: u64) -> DataSet {
-    let g = generate_v1_cases(seed);
+    let mut g = generate_v1_cases(seed);
+    super::variations::variations(&mut g);
     DataSet {
         qbo: g.qbo,
         digit: g.digit,
