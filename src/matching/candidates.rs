@@ -6,7 +6,7 @@ use super::explain::same_name_reason;
 use super::hierarchy::full_name_reason;
 use super::index::{FUZZY_POSTING_CAP, fuzzy_keys};
 use super::prepare::{DigitSide, QboSide, contact_hash};
-use super::score::{MIN_NAME_SIMILARITY, name_similarity, review_score};
+use super::score::{MIN_NAME_SIMILARITY, is_generation, name_similarity, review_score};
 use super::types::Candidate;
 
 /// How many candidates a review item shows at most.
@@ -227,7 +227,17 @@ impl<'s, 'a> Pool<'s, 'a> {
     fn describe(&self, e: Entry) -> Vec<String> {
         let mut reasons = e.reasons;
         let qrec = &self.q.recs[e.pos as usize];
-        if reasons.is_empty() || (e.name_sim < 1.0 && !e.strong) {
+        let (me, other) = (&self.d.prep[self.i].name, &self.q.prep[e.pos as usize].name);
+        if me.core == other.core
+            && me.qualifier != other.qualifier
+            && (is_generation(me) || is_generation(other))
+        {
+            reasons.push(format!(
+                "same name but another generation ('{}' vs '{}'): maybe two people",
+                me.qualifier.as_deref().unwrap_or("none"),
+                other.qualifier.as_deref().unwrap_or("none")
+            ));
+        } else if reasons.is_empty() || (e.name_sim < 1.0 && !e.strong) {
             let digit_name = &self.d.recs[self.i].display_name;
             reasons.push(format!(
                 "similar name ({:.2}): '{digit_name}' ~ '{}'",

@@ -174,6 +174,28 @@ fn reasons_name_the_variation() {
          'Acme Tech' ~ 'Acme Technology'"
     );
     assert!(reasons(&[qbo("1", "John Smith")], "Smith, John")[0].contains("family name first"));
+    assert_eq!(
+        reasons(&[qbo("1", "John Smith Sr")], "John Smith Jr")[0],
+        "same name but another generation ('jr' vs 'sr'): maybe two people"
+    );
+}
+
+#[test]
+fn a_shared_address_does_not_join_father_and_son() {
+    let with_email = |r: QboCustomerRecord| QboCustomerRecord {
+        email: Some("smiths@example.com".into()),
+        ..r
+    };
+    let d = DigitCustomerRecord {
+        email: Some("smiths@example.com".into()),
+        ..digit("d", "John Smith Jr")
+    };
+    let got = decide_one(
+        &[with_email(qbo("1", "John Smith"))],
+        d,
+        &MatchContext::default(),
+    );
+    check("Jr and a bare name", &got, &Want::Review(&["1"]));
 }
 
 #[test]
