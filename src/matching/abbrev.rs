@@ -113,6 +113,13 @@ pub(crate) fn spell_out(text: &str) -> Option<String> {
 /// `mueller` → `muller`), so a word with two transliterated letters still meets its plain
 /// spelling; `None` when nothing changes. Lossy on purpose: it only finds candidates.
 pub(crate) fn fold_spelled(core: &str) -> Option<String> {
+    // Most names hold none of these pairs: answer them without allocating.
+    if !["ae", "oe", "ue", "aa"]
+        .iter()
+        .any(|pair| core.contains(pair))
+    {
+        return None;
+    }
     let folded = core
         .replace("ae", "a")
         .replace("oe", "o")
