@@ -384,6 +384,12 @@ fn v1_decisions() -> (Labels, std::collections::BTreeMap<String, String>) {
 #[test]
 #[ignore = "writes tests/data/matching/decisions_v1.json; only for the version-1 matcher"]
 fn snapshot_v1_decisions() {
+    // The record is what version 1 decided; writing it again with a later matcher would erase it.
+    assert_eq!(
+        qbo_sync::matching::NORMALIZER_VERSION,
+        1,
+        "decisions_v1.json records the version-1 matcher; keep it as it is"
+    );
     let (_, decisions) = v1_decisions();
     let body = serde_json::to_string_pretty(&decisions).unwrap() + "\n";
     std::fs::write(data_dir().join(V1_DECISIONS), body).unwrap();
