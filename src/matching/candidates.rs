@@ -1,11 +1,12 @@
 //! Review candidates: everything the indexes found, scored, explained and ranked.
 
+use super::abbrev::ambiguous_reading;
 use super::evidence::{Evidence, GROUP_CAP};
 use super::explain::same_name_reason;
 use super::hierarchy::full_name_reason;
 use super::index::{FUZZY_POSTING_CAP, fuzzy_keys};
 use super::prepare::{DigitSide, QboSide, contact_hash};
-use super::score::{MIN_NAME_SIMILARITY, name_similarity, review_score};
+use super::score::{MIN_NAME_SIMILARITY, is_generation, name_similarity, review_score};
 use super::types::Candidate;
 
 /// How many candidates a review item shows at most.
@@ -180,7 +181,16 @@ impl<'s, 'a> Pool<'s, 'a> {
         hits.sort_unstable();
         hits.dedup();
         for p in hits.into_iter().take(MAX_FUZZY_HITS) {
-            self.add(p, false, None);
+            let other = &self.q.prep[p as usize].name;
+            // `Tech` may be Technology or Technical: proposed with the reading, never linked.
+            let reason = ambiguous_reading(&me.name.core, &other.core).map(|(abbr, full)| {
+                format!(
+                    "same name if '{abbr}' stands for '{full}' (an abbreviation with several \
+                     meanings): '{}' ~ '{}'",
+                    self.d.recs[self.i].display_name, self.q.recs[p as usize].display_name
+                )
+            });
+            self.add(p, reason.is_some(), reason);
         }
     }
 
@@ -217,7 +227,17 @@ impl<'s, 'a> Pool<'s, 'a> {
     fn describe(&self, e: Entry) -> Vec<String> {
         let mut reasons = e.reasons;
         let qrec = &self.q.recs[e.pos as usize];
-        if reasons.is_empty() || (e.name_sim < 1.0 && !e.strong) {
+        let (me, other) = (&self.d.prep[self.i].name, &self.q.prep[e.pos as usize].name);
+        if me.core == other.core
+            && me.qualifier != other.qualifier
+            && (is_generation(me) || is_generation(other))
+        {
+            reasons.push(format!(
+                "same name but another generation ('{}' vs '{}'): maybe two people",
+                me.qualifier.as_deref().unwrap_or("none"),
+                other.qualifier.as_deref().unwrap_or("none")
+            ));
+        } else if reasons.is_empty() || (e.name_sim < 1.0 && !e.strong) {
             let digit_name = &self.d.recs[self.i].display_name;
             reasons.push(format!(
                 "similar name ({:.2}): '{digit_name}' ~ '{}'",

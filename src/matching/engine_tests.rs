@@ -472,3 +472,6 @@ fn thousands_of_identical_names_stay_bounded() {
 
 #[path = "engine_full_name_tests.rs"]
 mod full_names;
+
+#[path = "engine_v2_tests.rs"]
+mod version_2;

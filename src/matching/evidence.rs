@@ -1,7 +1,9 @@
 //! What the indexes say about one Digit customer, gathered once and read by every tier.
 
 use super::normalize::NormalizedName;
-use super::prepare::{DigitSide, QboSide, contact_hash, core_hash, name_hash, sorted_hash};
+use super::prepare::{
+    DigitSide, QboSide, contact_hash, core_hash, name_hash, sorted_hash, spelled_hash,
+};
 
 /// QBO (and Digit) positions related to one Digit customer, each list checked against the real
 /// key (the indexes hash keys, so a lookup may include a collision).
@@ -13,6 +15,9 @@ pub(crate) struct Evidence {
     pub email: Vec<u32>,
     /// QBO customers with the same normalized name (jobs removed when a non-job shares it).
     pub exact: Vec<u32>,
+    /// QBO customers in `exact` only by transliteration: one side spells out the other's German
+    /// or Nordic letters (`Müller` / `Mueller`).
+    pub spelled: Vec<u32>,
     /// True when jobs with this name were set aside in favour of a parent-level customer.
     pub jobs_set_aside: bool,
     /// QBO customers whose names differ only by a qualifier (`John Smith` / `John Smith 2`).
@@ -79,8 +84,10 @@ impl Evidence {
         if !me.name.core.is_empty() {
             ev.gather_names(q, d, &me.name);
         }
-        if let Some(path) = d.paths.paths.get(&(i as u32)) {
-            ev.gather_path(q, d, path);
+        if let Some(readings) = d.paths.paths.get(&(i as u32)) {
+            for path in readings {
+                ev.gather_path(q, d, path);
+            }
         }
         ev
     }
@@ -89,15 +96,54 @@ impl Evidence {
     /// names. Those jobs join `exact`, so the exact tier's rules (unique on both sides, active,
     /// no twins) apply unchanged; a parent-level customer with the same display name makes two.
     fn gather_path(&mut self, q: &QboSide<'_>, d: &DigitSide<'_>, path: &[NormalizedName]) {
-        self.full_name = q.paths.same(path, GROUP_CAP);
-        for p in &self.full_name {
-            if !self.exact.contains(p) {
-                self.exact.push(*p);
+        for p in q.paths.same(path, GROUP_CAP) {
+            if !self.full_name.contains(&p) {
+                self.full_name.push(p);
+            }
+            if !self.exact.contains(&p) {
+                self.exact.push(p);
             }
         }
-        self.full_name_twins = q.paths.twins(path, GROUP_CAP);
-        self.digit_same_path = d.paths.same(path, GROUP_CAP).len();
+        for p in q.paths.twins(path, GROUP_CAP) {
+            if !self.full_name_twins.contains(&p) {
+                self.full_name_twins.push(p);
+            }
+        }
+        let peers = d.paths.same(path, GROUP_CAP).len();
+        self.digit_same_path = self.digit_same_path.max(peers);
         self.digit_twin |= !d.paths.twins(path, GROUP_CAP).is_empty();
+    }
+
+    /// `Müller` finds `Mueller` by its spelled-out name, and `Mueller` finds `Müller` through the
+    /// QBO names indexed by theirs. The plain reading (`Muller`) is already the core.
+    fn gather_spelled(&mut self, q: &QboSide<'_>, name: &NormalizedName) {
+        let qname = |p: &u32| &q.prep[*p as usize].name;
+        let mut found: Vec<u32> = Vec::new();
+        if let (Some(spelled), Some(key)) = (&name.spelled, spelled_hash(name)) {
+            let probe = name.with_core(spelled.clone());
+            found.extend(
+                q.by_name
+                    .get(key)
+                    .take(GROUP_CAP)
+                    .filter(|p| same_name(qname(p), &probe)),
+            );
+        }
+        found.extend(
+            q.by_spelled
+                .get(name_hash(name))
+                .take(GROUP_CAP)
+                .filter(|p| {
+                    let other = qname(p);
+                    other.spelled.as_deref() == Some(name.core.as_str())
+                        && same_name(&other.with_core(name.core.clone()), name)
+                }),
+        );
+        for p in found {
+            if !self.exact.contains(&p) {
+                self.exact.push(p);
+                self.spelled.push(p);
+            }
+        }
     }
 
     fn gather_names(&mut self, q: &QboSide<'_>, d: &DigitSide<'_>, name: &NormalizedName) {
@@ -115,6 +161,7 @@ impl Evidence {
             self.exact.retain(|p| !is_job(p));
             self.jobs_set_aside = self.exact.len() < before;
         }
+        self.gather_spelled(q, name);
         let parent_level = self.exact.iter().any(|p| !is_job(p));
         for p in q.by_core.get(core_hash(name)).take(GROUP_CAP) {
             let other = qname(&p);

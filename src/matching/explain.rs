@@ -1,9 +1,10 @@
 //! Human-readable reasons: which differences between two names the normalizer ignored.
 
+use super::abbrev::generation;
 use super::legal::strip_legal_forms;
 use super::normalize::{
-    amp_to_and, collapse_spaces, compose_nfkc, drop_leading_the, fold_accents, fold_case,
-    split_paren_qualifier, strip_decorations, swap_name_order, tokenize,
+    amp_to_and, collapse_spaces, compose_nfkc, drop_commas, drop_leading_the, expand_abbreviations,
+    fold_accents, fold_case, split_paren_qualifier, split_title, strip_decorations, tokenize,
 };
 
 /// One normalization stage: its name in reasons, and the transformation of the text so far.
@@ -49,7 +50,7 @@ const STAGES: &[Stage] = &[
         label: "punctuation",
         apply: |s| {
             let (head, qualifier) = split_paren_qualifier(s);
-            let mut text = tokenize(head).join(" ");
+            let mut text = drop_commas(tokenize(head)).join(" ");
             if let Some(q) = qualifier {
                 text.push_str(&format!(" ({q})"));
             }
@@ -61,12 +62,20 @@ const STAGES: &[Stage] = &[
         apply: |s| words_to_text(amp_to_and(split_words(s))),
     },
     Stage {
-        label: "word order",
-        apply: |s| with_words(s, swap_name_order),
+        label: "business abbreviations",
+        apply: |s| with_words(s, expand_abbreviations),
+    },
+    Stage {
+        label: "the spelling of 'Jr'/'Sr'",
+        apply: |s| with_words(s, canonical_generation),
     },
     Stage {
         label: "a leading 'The'",
         apply: |s| with_words(s, drop_leading_the),
+    },
+    Stage {
+        label: "a title such as 'Dr.'",
+        apply: |s| with_words(s, |words| split_title(words).0),
     },
     Stage {
         label: "legal form spelling",
@@ -81,6 +90,17 @@ fn with_words(s: &str, f: fn(Vec<String>) -> Vec<String>) -> String {
         None => (s, ""),
     };
     format!("{}{tail}", words_to_text(f(split_words(head))))
+}
+
+/// `Junior` → `jr`: the suffix stays where it is, in its canonical spelling.
+fn canonical_generation(mut words: Vec<String>) -> Vec<String> {
+    if words.len() >= 3
+        && let Some(canonical) = words.last().and_then(|w| generation(w))
+    {
+        let last = words.len() - 1;
+        words[last] = canonical.to_string();
+    }
+    words
 }
 
 fn canonical_legal(s: &str) -> String {
@@ -194,8 +214,20 @@ mod tests {
             "same name ignoring case, punctuation and legal form spelling: 'ACME CORP.' ~ 'Acme Corporation'"
         );
         assert_eq!(
-            ignored_differences("Smith, John", "John Smith"),
-            vec!["punctuation", "word order"]
+            ignored_differences("Barnes, Bakery LLC", "Barnes Bakery LLC"),
+            vec!["punctuation"]
+        );
+        assert_eq!(
+            ignored_differences("Intl Trading Co", "International Trading Company"),
+            vec!["case", "business abbreviations", "legal form spelling"]
+        );
+        assert_eq!(
+            ignored_differences("John Smith Jr.", "John Smith Junior"),
+            vec!["case", "punctuation", "the spelling of 'Jr'/'Sr'"]
+        );
+        assert_eq!(
+            ignored_differences("Dr. Jane Doe", "Jane Doe"),
+            vec!["case", "punctuation", "a title such as 'Dr.'"]
         );
         assert_eq!(
             ignored_differences("A&W", "A and W"),
@@ -236,6 +268,8 @@ mod tests {
             "The A&W Co., Ltd.",
             "John Smith (Dallas)",
             "Zoë  Café (c)",
+            "Dr. Jane Doe Jr.",
+            "Brown Bros Roofing Intl",
         ] {
             assert!(replays_normalizer(raw), "{raw}");
         }

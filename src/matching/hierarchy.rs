@@ -34,20 +34,57 @@ pub(crate) fn qbo_path(fully_qualified_name: &str) -> Option<Path> {
     to_path(fully_qualified_name.split(':'))
 }
 
-/// A Digit name as a path, when it spells one with `:` or a spaced dash or slash.
+/// A Digit name as a path, when it spells one with `:` or a spaced dash or slash: every
+/// separator read as a level.
+#[cfg(test)]
 pub(crate) fn digit_path(display_name: &str) -> Option<Path> {
+    digit_paths(display_name).into_iter().next()
+}
+
+/// Most readings of one Digit name as a path: a parent's own name may hold ` - ` (`Smith - Jones
+/// Plumbing:Kitchen`), so beyond a few dashes and slashes only the first readings are tried.
+const MAX_READINGS: usize = 16;
+
+/// Every reading of a Digit name as a path. `:` always separates levels (QBO names cannot hold
+/// one); a spaced dash or slash separates levels or belongs to a name (`Smith - Jones Plumbing -
+/// Kitchen` is `Smith:Jones Plumbing:Kitchen` or `Smith - Jones Plumbing:Kitchen`…). The reading
+/// with every separator as a level comes first.
+pub(crate) fn digit_paths(display_name: &str) -> Vec<Path> {
     // The common case, an ASCII name without any separator, costs one scan.
     if display_name.is_ascii() && !display_name.contains([':', '-', '/']) {
-        return None;
+        return Vec::new();
     }
     let mut text = collapse_spaces(&compose_nfkc(display_name));
     for sep in DIGIT_SEPARATORS {
-        text = text.replace(sep, ":");
+        text = text.replace(sep, "\u{1f}");
     }
-    if !text.contains(':') {
-        return None;
+    if !text.contains([':', '\u{1f}']) {
+        return Vec::new();
     }
-    to_path(text.split(':'))
+    // Levels are the pieces between `:`; inside a piece, each soft separator may be a level.
+    let soft: Vec<usize> = text.match_indices('\u{1f}').map(|(at, _)| at).collect();
+    let combos = 1usize << soft.len().min(4);
+    let mut out: Vec<Path> = Vec::new();
+    for mask in 0..combos.min(MAX_READINGS) {
+        // Bit k set: the k-th soft separator joins two words of one name instead of two levels.
+        let mut reading = String::with_capacity(text.len());
+        let mut k = 0;
+        for c in text.chars() {
+            if c == '\u{1f}' {
+                let joins = k < 4 && mask & (1 << k) != 0;
+                reading.push(if joins { ' ' } else { ':' });
+                k += 1;
+            } else {
+                reading.push(c);
+            }
+        }
+        if let Some(path) = to_path(reading.split(':'))
+            && !out.contains(&path)
+        {
+            out.push(path);
+        }
+    }
+    out
 }
 
 fn path_hash(path: &[NormalizedName]) -> u32 {
@@ -85,18 +122,28 @@ pub(crate) fn is_twin_path(a: &[NormalizedName], b: &[NormalizedName]) -> bool {
 /// The paths of one side, with an index by exact path and by path words (for twins).
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
-    pub paths: HashMap<u32, Path>,
+    /// The readings of each customer's name as a path (a QBO job's full name has one).
+    pub paths: HashMap<u32, Vec<Path>>,
     by_path: KeyIndex,
     by_core: KeyIndex,
 }
 
 impl PathIndex {
-    pub fn build(paths: HashMap<u32, Path>) -> Self {
+    pub fn build(paths: HashMap<u32, Vec<Path>>) -> Self {
+        let all = || {
+            paths
+                .iter()
+                .flat_map(|(p, readings)| readings.iter().map(move |path| (*p, path)))
+        };
         Self {
-            by_path: KeyIndex::build(paths.iter().map(|(p, path)| (path_hash(path), *p))),
-            by_core: KeyIndex::build(paths.iter().map(|(p, path)| (path_core_hash(path), *p))),
+            by_path: KeyIndex::build(all().map(|(p, path)| (path_hash(path), p))),
+            by_core: KeyIndex::build(all().map(|(p, path)| (path_core_hash(path), p))),
             paths,
         }
+    }
+
+    fn readings(&self, pos: u32) -> &[Path] {
+        self.paths.get(&pos).map_or(&[], Vec::as_slice)
     }
 
     /// Positions whose path is exactly `path` (at most `cap` read).
@@ -104,7 +151,7 @@ impl PathIndex {
         self.by_path
             .get(path_hash(path))
             .take(cap)
-            .filter(|p| self.paths.get(p).map(Vec::as_slice) == Some(path))
+            .filter(|p| self.readings(*p).iter().any(|o| o.as_slice() == path))
             .collect()
     }
 
@@ -113,7 +160,7 @@ impl PathIndex {
         self.by_core
             .get(path_core_hash(path))
             .take(cap)
-            .filter(|p| self.paths.get(p).is_some_and(|o| is_twin_path(o, path)))
+            .filter(|p| self.readings(*p).iter().any(|o| is_twin_path(o, path)))
             .collect()
     }
 }
@@ -160,6 +207,23 @@ mod tests {
             assert_eq!(keys(digit_path(raw)), None, "{raw}");
         }
         assert_eq!(keys(qbo_path("Acme Corp")), None);
+        // A parent whose own name holds ` - `: every reading of the dashes is tried.
+        let readings: Vec<Vec<String>> = digit_paths("Smith - Jones Plumbing - Kitchen")
+            .into_iter()
+            .map(|p| p.iter().map(NormalizedName::name_key).collect())
+            .collect();
+        assert_eq!(
+            readings,
+            vec![
+                vec![
+                    "smith".to_string(),
+                    "jones plumbing".into(),
+                    "kitchen".into()
+                ],
+                vec!["smith jones plumbing".to_string(), "kitchen".into()],
+                vec!["smith".to_string(), "jones plumbing kitchen".into()],
+            ]
+        );
         assert_eq!(
             keys(qbo_path("Acme:Phase 1:Roof")),
             Some(vec!["acme".into(), "phase (1)".into(), "roof".into()])

@@ -4,6 +4,7 @@
 //! million customers is a few flat arrays instead of a million small `Vec`s. Hash collisions only
 //! add candidates; callers re-check the real key before trusting an exact match.
 
+use super::abbrev::{ambiguous_expansions, fold_spelled};
 use super::normalize::{NormalizedName, STOP_WORDS, has_digit};
 
 /// Keys with more entries than this are too common to narrow anything down (e.g. `john smith`
@@ -124,12 +125,40 @@ fn word_variant_hashes(word: &str, out: &mut Vec<u64>) {
 
 /// Fuzzy blocking keys of a name. Multi-word names: each pair of neighbouring content words,
 /// order ignored, with one of the two allowed one typo. One-word names: the word's variants.
+/// A name with an ambiguous abbreviation (`Tech`) also gets the keys of each of its expansions,
+/// so `Acme Tech` and `Acme Technology` meet.
 pub fn fuzzy_keys(name: &NormalizedName, mut emit: impl FnMut(u32)) {
     let words: Vec<&str> = name
         .core
         .split(' ')
         .filter(|w| !STOP_WORDS.contains(w))
         .collect();
+    word_keys(&words, &mut emit);
+    // `Müller Bakrey` must still meet `Mueller Bakery` (a typo beside a spelled-out letter), and
+    // `Aasgaard` meet `Asgard` (two spelled-out letters in one word).
+    for reading in [name.spelled.clone(), fold_spelled(&name.core)]
+        .into_iter()
+        .flatten()
+    {
+        let words: Vec<&str> = reading
+            .split(' ')
+            .filter(|w| !STOP_WORDS.contains(w))
+            .collect();
+        word_keys(&words, &mut emit);
+    }
+    if let Some(at) = words
+        .iter()
+        .position(|w| !ambiguous_expansions(w).is_empty())
+    {
+        for full in ambiguous_expansions(words[at]) {
+            let mut expanded = words.clone();
+            expanded[at] = full;
+            word_keys(&expanded, &mut emit);
+        }
+    }
+}
+
+fn word_keys(words: &[&str], emit: &mut impl FnMut(u32)) {
     let mut variants = Vec::with_capacity(24);
     if words.len() == 1 {
         word_variant_hashes(words[0], &mut variants);
@@ -180,6 +209,12 @@ mod tests {
             ("Smith John", "John Smith"),
             ("Acme Plumbing & Heating", "Acme Plumbing Heating"),
             ("Acmee Plumbing Heating Co", "Acme Plumbing Heating"),
+            ("Acme Tech", "Acme Technology"),
+            ("Tech", "Technical"),
+            ("Müller Bakery", "Mueller Bakery"),
+            ("Müller Bakrey", "Mueller Bakery"),
+            ("Aasgaard Landscaping", "Asgard Landscaping"),
+            ("Harbor Dist Supply", "Harbor District Supply"),
         ] {
             assert!(share_a_key(a, b), "{a} / {b}");
         }

@@ -9,6 +9,7 @@
 //! - [`customer_keys`]: the `name_key` / `email_key` stored in the QBO mirror.
 //! - [`cli::run_match`]: the offline `qbo-sync match` command.
 
+mod abbrev;
 mod candidates;
 pub mod cli;
 mod engine;

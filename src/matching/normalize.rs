@@ -8,10 +8,11 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+use super::abbrev::{expand_business, generation, honorific, spell_out};
 use super::legal::strip_legal_forms;
 
 /// Version of the normalization rules; stored with every key and every link.
-pub const NORMALIZER_VERSION: u32 = 1;
+pub const NORMALIZER_VERSION: u32 = 2;
 
 /// Suffixes our own systems add to names: Digit pushes `(c)`/`(v)`, QBO's UI shows `(deleted)`.
 const DECORATIONS: [&str; 3] = ["(c)", "(v)", "(deleted)"];
@@ -28,6 +29,15 @@ pub struct NormalizedName {
     pub legal: Option<String>,
     /// What tells twins apart: a trailing `(Dallas)` or a small trailing number (`John Smith 2`).
     pub qualifier: Option<String>,
+    /// A leading honorific (`dr`, `mrs`…), kept out of the core: only a person carries one, and
+    /// a name that gains or loses one links only when confirmed as a person's name.
+    pub title: Option<String>,
+    /// `Smith, John` read as a person's name, family name first: the core turned around
+    /// (`john smith`). The core itself keeps the words in their written order.
+    pub comma_reading: Option<String>,
+    /// The core with German and Nordic letters spelled out (`Müller` → `mueller`), when the name
+    /// has any; the core holds the plain reading (`muller`).
+    pub spelled: Option<String>,
 }
 
 impl NormalizedName {
@@ -44,6 +54,18 @@ impl NormalizedName {
             key.push_str(l);
         }
         key
+    }
+
+    /// The same name with another core (for lookups of another reading).
+    pub fn with_core(&self, core: String) -> NormalizedName {
+        NormalizedName {
+            core,
+            legal: self.legal.clone(),
+            qualifier: self.qualifier.clone(),
+            title: None,
+            comma_reading: None,
+            spelled: None,
+        }
     }
 
     /// Core words sorted, so that `john smith` and `smith john` agree.
@@ -77,21 +99,43 @@ pub(crate) fn has_digit(word: &str) -> bool {
 
 /// Normalizes a display name; see the module docs and `docs/matching.md` for the rules.
 pub fn normalize_name(raw: &str) -> NormalizedName {
-    let text = strip_decorations(&fold_accents(&fold_case(&collapse_spaces(&compose_nfkc(
-        raw,
-    )))));
+    let folded = fold_case(&collapse_spaces(&compose_nfkc(raw)));
+    let mut name = normalize_folded(&folded);
+    if let Some(spelled) = spell_out(&folded) {
+        let core = normalize_folded(&spelled).core;
+        name.spelled = (core != name.core).then_some(core);
+    }
+    name
+}
+
+/// The stages after case folding (see [`normalize_name`]).
+fn normalize_folded(folded: &str) -> NormalizedName {
+    let text = strip_decorations(&fold_accents(folded));
     let (text, paren_qualifier) = split_paren_qualifier(&text);
-    let words = amp_to_and(tokenize(text));
-    let words = drop_leading_the(swap_name_order(words));
+    let words = expand_abbreviations(amp_to_and(tokenize(text)));
+    let (words, generation) = split_generation(words);
+    let comma_reading = comma_reading(&words);
+    let (words, title) = split_title(drop_leading_the(drop_commas(words)));
     let (mut words, legal) = strip_legal_forms(words);
-    let mut qualifier = paren_qualifier;
+    let mut qualifier = join_qualifiers(generation, paren_qualifier);
     if qualifier.is_none() && words.len() >= 2 && is_small_number(words.last().map_or("", |w| w)) {
         qualifier = words.pop();
     }
     NormalizedName {
         core: words.join(" "),
+        // A person has no legal form: `Acme, Inc.` and `Smith, John LLC` are never turned.
+        comma_reading: comma_reading.filter(|_| legal.is_none()),
         legal,
         qualifier,
+        title,
+        spelled: None,
+    }
+}
+
+fn join_qualifiers(generation: Option<String>, paren: Option<String>) -> Option<String> {
+    match (generation, paren) {
+        (Some(g), Some(p)) => Some(format!("{g} {p}")),
+        (g, p) => g.or(p),
     }
 }
 
@@ -230,22 +274,67 @@ pub(crate) fn amp_to_and(words: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// `Smith, John` becomes `John Smith`; other commas are dropped. Only a short two-part name
-/// without digits or `and` is swapped, so `Smith, Jones and Co` stays as it is.
-pub(crate) fn swap_name_order(words: Vec<String>) -> Vec<String> {
+/// Unambiguous business abbreviations become their expansion (`intl` → `international`).
+pub(crate) fn expand_abbreviations(words: Vec<String>) -> Vec<String> {
+    words
+        .into_iter()
+        .map(|w| expand_business(&w).map_or(w, String::from))
+        .collect()
+}
+
+/// A trailing generational suffix (`Jr`, `Junior`, `III`) of a name of two or more other words
+/// leaves the core; it becomes the qualifier, so `John Smith Jr` and `John Smith` are twins and
+/// `John Smith Jr` / `John Smith Sr` differ.
+pub(crate) fn split_generation(mut words: Vec<String>) -> (Vec<String>, Option<String>) {
+    let others = words.iter().filter(|w| *w != ",").count().saturating_sub(1);
+    match words.last().and_then(|w| generation(w)) {
+        Some(canonical) if others >= 2 => {
+            words.pop();
+            while words.last().is_some_and(|w| w == ",") {
+                words.pop();
+            }
+            (words, Some(canonical.to_string()))
+        }
+        _ => (words, None),
+    }
+}
+
+/// `Smith, John` read as a person's name: the words turned around the comma. Only a short
+/// two-part name without digits or `and` has this reading, and not `Acme, Inc.`.
+pub(crate) fn comma_reading(words: &[String]) -> Option<String> {
     let parts: Vec<&[String]> = words.split(|w| w == ",").collect();
     let personal =
         |p: &[String]| (1..=3).contains(&p.len()) && p.iter().all(|w| w != "and" && !has_digit(w));
     let legal_tail = parts.len() == 2 && super::legal::is_all_legal(parts[1]);
-    if parts.len() == 2
+    (parts.len() == 2
         && !legal_tail
         && personal(parts[0])
         && personal(parts[1])
-        && parts[0].len() <= 2
-    {
-        return parts[1].iter().chain(parts[0]).cloned().collect();
-    }
+        && parts[0].len() <= 2)
+        .then(|| {
+            let turned: Vec<&str> = parts[1]
+                .iter()
+                .chain(parts[0])
+                .map(String::as_str)
+                .collect();
+            turned.join(" ")
+        })
+}
+
+/// Commas separate words like any other punctuation: the words keep their written order.
+pub(crate) fn drop_commas(words: Vec<String>) -> Vec<String> {
     words.into_iter().filter(|w| w != ",").collect()
+}
+
+/// A leading honorific (`Dr.`, `Mrs`) leaves the core when a word follows it.
+pub(crate) fn split_title(mut words: Vec<String>) -> (Vec<String>, Option<String>) {
+    match words.first().and_then(|w| honorific(w)) {
+        Some(canonical) if words.len() >= 2 => {
+            words.remove(0);
+            (words, Some(canonical.to_string()))
+        }
+        _ => (words, None),
+    }
 }
 
 pub(crate) fn drop_leading_the(mut words: Vec<String>) -> Vec<String> {
@@ -275,7 +364,18 @@ mod tests {
             ("A&W", "A & W"),
             ("A&W Restaurants", "A and W Restaurants"),
             ("  Acme   Corp ", "Acme Corp"),
-            ("Smith, John", "John Smith"),
+            ("Barnes, Bakery LLC", "Barnes Bakery LLC"),
+            ("Shepherd, Landscaping", "Shepherd Landscaping"),
+            ("Barnes/Bakery", "Barnes. Bakery"),
+            ("Intl Trading Co", "International Trading Company"),
+            ("Brown Bros Roofing", "Brown Brothers Roofing"),
+            ("Golden Gate Dental Grp", "Golden Gate Dental Group"),
+            ("Acme Mfg. Svcs", "Acme Manufacturing Services"),
+            ("Int'l Ctr", "International Centre"),
+            ("Dr. Jane Doe", "Jane Doe"),
+            ("John Smith Jr", "John Smith Jr."),
+            ("John Smith Jr", "John Smith Junior"),
+            ("Smith, John Jr.", "Smith John Jr"),
             ("The Home Depot", "Home Depot"),
             ("Café Zoë", "Cafe Zoe"),
             ("Müller GmbH", "muller gmbh"),
@@ -298,6 +398,41 @@ mod tests {
     }
 
     #[test]
+    fn version_2_readings() {
+        // A comma keeps the written order; the person's reading is kept beside it.
+        let n = normalize_name("Smith, John");
+        assert_eq!(n.core, "smith john");
+        assert_eq!(n.comma_reading.as_deref(), Some("john smith"));
+        assert_eq!(normalize_name("Acme, Inc.").comma_reading, None);
+        assert_eq!(normalize_name("Smith, John LLC").comma_reading, None);
+        assert_eq!(
+            normalize_name("Smith, John Jr.").comma_reading.as_deref(),
+            Some("john smith")
+        );
+        // Titles leave the core; generational suffixes become the qualifier.
+        let n = normalize_name("Dr. Jane Doe Jr.");
+        assert_eq!(
+            (n.core.as_str(), n.title.as_deref(), n.qualifier.as_deref()),
+            ("jane doe", Some("dr"), Some("jr"))
+        );
+        assert_eq!(normalize_name("Dr Pepper").title.as_deref(), Some("dr"));
+        assert_eq!(normalize_name("Dr").core, "dr");
+        assert_eq!(normalize_name("Acme Tech").core, "acme tech");
+        // The spelled-out reading of German and Nordic letters.
+        let n = normalize_name("Müller GmbH");
+        assert_eq!(
+            (n.core.as_str(), n.spelled.as_deref()),
+            ("muller", Some("mueller"))
+        );
+        assert_eq!(
+            normalize_name("Åberg Sørensen").spelled.as_deref(),
+            Some("aaberg soerensen")
+        );
+        assert_eq!(normalize_name("Mueller GmbH").spelled, None);
+        assert_eq!(normalize_name("Café").spelled, None);
+    }
+
+    #[test]
     fn different_entities_keep_different_keys() {
         let differ = [
             ("Store #1234", "Store #1235"),
@@ -307,6 +442,13 @@ mod tests {
             ("John Smith 2", "John Smith"),
             ("Acme Inc", "Acme LLC"),
             ("Acme", "Acme Inc"),
+            ("John Smith Jr", "John Smith Sr"),
+            ("John Smith Jr", "John Smith"),
+            ("Harbor Intl Trading", "Harbor International Shipping"),
+            ("Smith, Bakery 12", "Smith Bakery 13"),
+            ("Route 6-6 Diner", "Route 66 Diner"),
+            ("Acme Tech", "Acme Technology"),
+            ("Muller", "Mueller"),
         ];
         for (a, b) in differ {
             assert_ne!(key(a), key(b), "{a:?} vs {b:?}");

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::hierarchy::{PathIndex, digit_path, qbo_path};
+use super::hierarchy::{PathIndex, digit_paths, qbo_path};
 use super::index::{KeyIndex, fuzzy_keys, hash_key};
 use super::normalize::{NormalizedName, normalize_email, normalize_name, normalize_phone};
 use super::types::{DigitCustomerRecord, MatchContext, QboCustomerRecord};
@@ -49,6 +49,12 @@ pub(crate) fn name_hash(n: &NormalizedName) -> u32 {
     ])
 }
 
+/// The exact-name key of the name with German and Nordic letters spelled out (`Müller` →
+/// `mueller`), when it has any.
+pub(crate) fn spelled_hash(n: &NormalizedName) -> Option<u32> {
+    Some(name_hash(&n.with_core(n.spelled.clone()?)))
+}
+
 pub(crate) fn core_hash(n: &NormalizedName) -> u32 {
     hash_key(&["c", &n.core])
 }
@@ -75,6 +81,8 @@ pub(crate) struct QboSide<'a> {
     pub recs: &'a [QboCustomerRecord],
     pub prep: Vec<Prepared>,
     pub by_name: KeyIndex,
+    /// Names with German or Nordic letters, by their spelled-out name (`Müller` → `mueller`).
+    pub by_spelled: KeyIndex,
     pub by_core: KeyIndex,
     pub by_sorted: KeyIndex,
     pub by_email: KeyIndex,
@@ -111,6 +119,7 @@ impl<'a> QboSide<'a> {
         });
         Self {
             by_name: index_by(&prep, |p| Some(name_hash(&p.name))),
+            by_spelled: index_by(&prep, |p| spelled_hash(&p.name)),
             by_core: index_by(&prep, |p| Some(core_hash(&p.name))),
             by_sorted: index_by(&prep, |p| Some(sorted_hash(&p.name))),
             by_email: index_by(&prep, |p| Some(contact_hash("e", p.email.as_deref()?))),
@@ -121,7 +130,8 @@ impl<'a> QboSide<'a> {
                 recs.iter()
                     .enumerate()
                     .filter_map(|(i, r)| {
-                        Some((position(i), qbo_path(r.fully_qualified_name.as_deref()?)?))
+                        let path = qbo_path(r.fully_qualified_name.as_deref()?)?;
+                        Some((position(i), vec![path]))
                     })
                     .collect(),
             ),
@@ -174,7 +184,10 @@ impl<'a> DigitSide<'a> {
             paths: PathIndex::build(
                 recs.iter()
                     .enumerate()
-                    .filter_map(|(i, r)| Some((position(i), digit_path(&r.display_name)?)))
+                    .filter_map(|(i, r)| {
+                        let readings = digit_paths(&r.display_name);
+                        (!readings.is_empty()).then(|| (position(i), readings))
+                    })
                     .collect(),
             ),
             links: ctx

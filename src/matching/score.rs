@@ -2,6 +2,7 @@
 
 use strsim::jaro_winkler;
 
+use super::abbrev::generation;
 use super::normalize::{NormalizedName, STOP_WORDS};
 
 /// Added when the e-mail addresses agree.
@@ -65,9 +66,21 @@ fn token_set_similarity(a: &str, b: &str) -> f64 {
 /// order, legal form aside, and no two different qualifiers (`Store 12` / `Store 13`). Typos are
 /// not forgiven here: spouses share addresses, and `Mark Smith` / `Mary Smith` are two people.
 pub fn names_compatible(a: &NormalizedName, b: &NormalizedName) -> bool {
-    let qualifiers_agree =
-        a.qualifier.is_none() || b.qualifier.is_none() || a.qualifier == b.qualifier;
+    // A father and son may share an address: `Jr` must agree even with a bare name.
+    let qualifiers_agree = if is_generation(a) || is_generation(b) {
+        a.qualifier == b.qualifier
+    } else {
+        a.qualifier.is_none() || b.qualifier.is_none() || a.qualifier == b.qualifier
+    };
     qualifiers_agree && a.sorted_core() == b.sorted_core()
+}
+
+/// True when the name's qualifier starts with a generational suffix (`jr`, `sr`, `iii`).
+pub(crate) fn is_generation(n: &NormalizedName) -> bool {
+    n.qualifier
+        .as_deref()
+        .and_then(|q| q.split(' ').next())
+        .is_some_and(|w| generation(w).is_some())
 }
 
 /// Review score: name similarity plus contact boosts, capped below 1.0.
@@ -118,6 +131,9 @@ mod tests {
         assert!(!ok("Acme West", "Acme"));
         assert!(!ok("Bob's Garage", "Acme Plumbing"));
         assert!(!ok("Store 12 East", "Store 13 East"));
+        assert!(!ok("John Smith Jr", "John Smith"));
+        assert!(!ok("John Smith Jr", "John Smith Sr"));
+        assert!(ok("John Smith Jr.", "John Smith Junior"));
     }
 
     #[test]

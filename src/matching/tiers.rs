@@ -188,6 +188,8 @@ pub(super) fn exact_tier(
     };
     let digit_peers = ev.digit_same_name.max(ev.digit_same_path);
     name_tier_checks(q, d, i, ev, pos, digit_peers)?;
+    titles_agree(q, d, i, pos)?;
+    comma_unambiguous(q, d, i, ev)?;
     let dname = &d.recs[i].display_name;
     // A job found by its full name is compared, and explained, with that full name.
     let by_full_name = ev.full_name.contains(&pos);
@@ -205,7 +207,12 @@ pub(super) fn exact_tier(
     if by_full_name {
         reasons.push(full_name_reason(&q.recs[pos as usize].display_name, qname));
     }
-    if !by_full_name || dname != qname {
+    if ev.spelled.contains(&pos) {
+        reasons.push(format!(
+            "same name once German or Nordic letters are spelled out (ü = ue, ø = oe, å = aa…): \
+             '{dname}' ~ '{qname}'"
+        ));
+    } else if !by_full_name || dname != qname {
         reasons.push(same_name_reason(dname, qname));
     }
     reasons.push("the only customer with this name on both sides".into());
@@ -216,6 +223,91 @@ pub(super) fn exact_tier(
         );
     }
     Ok(link(q, pos, method, 1.0, reasons))
+}
+
+/// A title (`Dr.`, `Mrs`) on one side only is allowed when a given and family name confirm
+/// that the name is a person's: `Dr Pepper Bottling` is not `Pepper Bottling`.
+fn titles_agree(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, pos: u32) -> Result<(), Blocker> {
+    let (mine, theirs) = (&d.prep[i].name, &q.prep[pos as usize].name);
+    let qname = &q.recs[pos as usize].display_name;
+    match (&mine.title, &theirs.title) {
+        (None, None) => Ok(()),
+        (Some(a), Some(b)) if a == b => Ok(()),
+        (Some(a), Some(b)) => Err(format!(
+            "the titles differ ('{a}' vs '{b}') from QBO customer '{qname}'"
+        )),
+        (Some(t), None) | (None, Some(t)) => {
+            let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
+            let confirms = |k: Option<(String, String)>| {
+                k.is_some_and(|(given, family)| format!("{given} {family}") == mine.core)
+            };
+            if confirms(person_key(&drec.given_name, &drec.family_name))
+                || confirms(person_key(&qrec.given_name, &qrec.family_name))
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "same name apart from the title '{t}', but not confirmed as a person's name: \
+                     '{}' ~ '{qname}'",
+                    drec.display_name
+                ))
+            }
+        }
+    }
+}
+
+/// `Smith, John` is both `Smith John` (the written order) and `John Smith` (a person's name,
+/// family name first): when QBO holds both, a person decides.
+fn comma_unambiguous(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    ev: &Evidence,
+) -> Result<(), Blocker> {
+    let me = &d.prep[i].name;
+    let turned = ev.reordered.iter().find(|p| {
+        let other = &q.prep[**p as usize].name;
+        me.comma_reading.as_ref() == Some(&other.core)
+            || other.comma_reading.as_ref() == Some(&me.core)
+    });
+    match turned {
+        Some(p) => Err(format!(
+            "a comma may put the family name first: QBO customer '{}' matches that reading too",
+            q.recs[*p as usize].display_name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `Smith, John` vs `John Smith`: the comma puts the family name first. The reading holds
+/// unless a given and family name on either side say otherwise.
+fn comma_reading_link(
+    q: &QboSide<'_>,
+    d: &DigitSide<'_>,
+    i: usize,
+    pos: u32,
+) -> Option<Result<(), Blocker>> {
+    let (me, other) = (&d.prep[i].name, &q.prep[pos as usize].name);
+    let reading = if me.comma_reading.as_ref() == Some(&other.core) {
+        &other.core
+    } else if other.comma_reading.as_ref() == Some(&me.core) {
+        &me.core
+    } else {
+        return None;
+    };
+    let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
+    let contradicts = |k: Option<(String, String)>| {
+        k.is_some_and(|(given, family)| &format!("{given} {family}") != reading)
+    };
+    if contradicts(person_key(&drec.given_name, &drec.family_name))
+        || contradicts(person_key(&qrec.given_name, &qrec.family_name))
+    {
+        return Some(Err(
+            "a comma may put the family name first, but the given and family names say otherwise"
+                .into(),
+        ));
+    }
+    Some(Ok(()))
 }
 
 /// `John Smith` vs `Smith John`: only for person names, confirmed by a given or family name.
@@ -232,18 +324,27 @@ pub(super) fn reordered_tier(
         ));
     };
     let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
-    // `Kim Lee` and `Lee Kim` may be two people: both sides must name the same given and
-    // family name.
+    let by_comma = comma_reading_link(q, d, i, pos).transpose()?.is_some();
+    // `Kim Lee` and `Lee Kim` may be two people: without a comma that says which is the family
+    // name, both sides must name the same given and family name.
     let digit_person = person_key(&drec.given_name, &drec.family_name);
-    if digit_person.is_none() || digit_person != person_key(&qrec.given_name, &qrec.family_name) {
+    let confirmed =
+        digit_person.is_some() && digit_person == person_key(&qrec.given_name, &qrec.family_name);
+    if !by_comma && !confirmed {
         return Err(
             "same words in another order, but not confirmed as the same person's name".into(),
         );
     }
     name_tier_checks(q, d, i, ev, pos, ev.digit_same_sorted)?;
+    titles_agree(q, d, i, pos)?;
     let (dname, qname) = (&d.recs[i].display_name, &q.recs[pos as usize].display_name);
+    let first = if by_comma {
+        format!("same person's name, family name first: '{dname}' ~ '{qname}'")
+    } else {
+        format!("same person's name in another order: '{dname}' ~ '{qname}'")
+    };
     let reasons = vec![
-        format!("same person's name in another order: '{dname}' ~ '{qname}'"),
+        first,
         "the only customer with this name on both sides".into(),
     ];
     Ok(link(q, pos, LinkMethod::AutoNormalized, 1.0, reasons))
