@@ -4,6 +4,7 @@
 
 pub mod connections;
 pub mod customers;
+pub mod keys;
 pub mod links;
 pub mod preflight;
 pub mod push;

@@ -186,6 +186,54 @@ pub async fn all_digit_customers(
     rows.into_iter().map(CustomerRow::into_domain).collect()
 }
 
+/// Up to `limit` Digit customers whose matching key an older normalizer than `version`
+/// computed, as (tenant, id, display name).
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.digit_customers.stale_keys", skip_all, err)]
+pub async fn stale_key_customers(
+    conn: &mut PgConnection,
+    version: i32,
+    limit: i64,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, id, display_name FROM digit_customers
+         WHERE normalizer_version < $1 LIMIT $2",
+    )
+    .bind(version)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes recomputed name keys, as (tenant, id, name key), under `version`, in one statement.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.digit_customers.set_keys", skip_all, fields(count = rows.len()), err)]
+pub async fn set_customer_keys(
+    conn: &mut PgConnection,
+    rows: &[(String, String, String)],
+    version: i32,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE digit_customers c SET name_key = t.key, normalizer_version = $4
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(tenant, id, key)
+         WHERE c.tenant_id = t.tenant AND c.id = t.id AND c.normalizer_version < $4",
+    )
+    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 #[derive(sqlx::FromRow)]
 struct PushTargetRow {
     #[sqlx(flatten)]

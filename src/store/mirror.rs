@@ -421,6 +421,71 @@ pub async fn mirrored_state(
     .await?)
 }
 
+/// A mirrored customer whose keys must be recomputed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaleKeys {
+    /// Its tenant.
+    pub tenant_id: String,
+    /// QBO Id.
+    pub qbo_id: String,
+    /// DisplayName.
+    pub display_name: String,
+    /// Primary e-mail.
+    pub email: Option<String>,
+}
+
+/// Up to `limit` mirrored customers whose keys an older normalizer than `version` computed.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.stale_keys", skip_all, err)]
+pub async fn stale_key_mirror(
+    conn: &mut PgConnection,
+    version: i32,
+    limit: i64,
+) -> Result<Vec<StaleKeys>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, qbo_id, display_name, email FROM qbo_customers
+         WHERE normalizer_version < $1 LIMIT $2",
+    )
+    .bind(version)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes recomputed keys of mirrored customers under `version`, in one statement: per row
+/// (tenant, qbo id, name key, e-mail key, words).
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.qbo_customers.set_keys", skip_all, fields(count = rows.len()), err)]
+pub async fn set_mirror_keys(
+    conn: &mut PgConnection,
+    rows: &[(String, String, String, Option<String>, Vec<String>)],
+    version: i32,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE qbo_customers q SET name_key = t.nkey, email_key = t.ekey,
+                name_words = string_to_array(t.words, ' '), normalizer_version = $6
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+             AS t(tenant, id, nkey, ekey, words)
+         WHERE q.tenant_id = t.tenant AND q.qbo_id = t.id AND q.normalizer_version < $6",
+    )
+    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.4.join(" ")).collect::<Vec<_>>())
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

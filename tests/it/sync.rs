@@ -809,3 +809,58 @@ async fn a_qbo_customer_made_inactive_keeps_its_link_and_one_merged_away_is_miss
         "the merged-away customer was not read"
     );
 }
+
+#[tokio::test]
+async fn keys_an_older_normalizer_stored_are_recomputed() {
+    let w = story().await;
+    let run = w.full().await;
+    w.finish(&run.run_id).await;
+    let pool = &w.app.db.pool;
+    sqlx::query("UPDATE digit_customers SET name_key = 'stale', normalizer_version = 1")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE qbo_customers SET name_key = 'stale', email_key = 'stale', name_words = '{}',
+                normalizer_version = 1",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let updated = qbo_sync::service::keys::recompute_stale_keys(pool, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        5 + 7,
+        "every Digit customer and every mirrored one"
+    );
+    let version = i32::try_from(qbo_sync::matching::NORMALIZER_VERSION).unwrap();
+    let digit: Vec<(String, String, i32)> =
+        sqlx::query_as("SELECT display_name, name_key, normalizer_version FROM digit_customers")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    for (name, key, v) in digit {
+        assert_eq!(key, qbo_sync::matching::customer_keys(&name, None).name_key);
+        assert_eq!(v, version);
+    }
+    let mirror: Vec<(String, String, Vec<String>, i32)> = sqlx::query_as(
+        "SELECT display_name, name_key, name_words, normalizer_version FROM qbo_customers",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (name, key, words, v) in mirror {
+        assert_eq!(key, qbo_sync::matching::customer_keys(&name, None).name_key);
+        assert_eq!(words, qbo_sync::service::push::name_words(&name));
+        assert_eq!(v, version);
+    }
+    assert_eq!(
+        qbo_sync::service::keys::recompute_stale_keys(pool, 10)
+            .await
+            .unwrap(),
+        0,
+        "nothing left"
+    );
+}

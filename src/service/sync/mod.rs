@@ -352,4 +352,13 @@ impl Syncs {
     pub async fn end_orphaned_runs(&self) -> Result<u64, SyncError> {
         Ok(store::sync_runs::fail_orphaned_runs(&self.pool).await?)
     }
+
+    /// Recomputes a few batches of matching keys an older normalizer stored (see
+    /// [`super::keys`]); returns how many rows changed.
+    ///
+    /// # Errors
+    /// [`SyncError::Store`].
+    pub async fn refresh_stale_keys(&self) -> Result<u64, SyncError> {
+        Ok(super::keys::recompute_stale_keys(&self.pool, 10).await?)
+    }
 }

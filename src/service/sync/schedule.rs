@@ -15,8 +15,8 @@ use crate::error::error_chain;
 const MAX_TICK: Duration = Duration::from_secs(30);
 
 /// Runs until `stop`: every `interval / 10` (at most every 30 s, at least every second)
-/// queues the due automatic runs (none when `interval` is zero) and ends the runs whose job
-/// is gone.
+/// queues the due automatic runs (none when `interval` is zero), recomputes matching keys an
+/// older normalizer stored, and ends the runs whose job is gone.
 pub async fn run_schedule(syncs: Syncs, interval: Duration, stop: CancellationToken) {
     let tick = if interval.is_zero() {
         MAX_TICK
@@ -34,6 +34,11 @@ pub async fn run_schedule(syncs: Syncs, interval: Duration, stop: CancellationTo
                     tracing::warn!(error = %error_chain(&e), "automatic sync schedule failed");
                 }
             }
+        }
+        match syncs.refresh_stale_keys().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "matching keys of an older normalizer recomputed"),
+            Err(e) => tracing::warn!(error = %error_chain(&e), "recomputing matching keys failed"),
         }
         match syncs.end_orphaned_runs().await {
             Ok(0) => {}
