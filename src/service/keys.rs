@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::push::name_words;
 use crate::{
     matching::{self, NORMALIZER_VERSION},
-    store::{self, StoreError},
+    store::{self, StoreError, mirror::FreshKeys},
 };
 
 /// Rows recomputed per statement.
@@ -41,12 +41,17 @@ pub async fn recompute_stale_keys(pool: &PgPool, batches: usize) -> Result<u64, 
     }
     for _ in 0..batches {
         let stale = store::mirror::stale_key_mirror(&mut conn, version, KEY_BATCH).await?;
-        let rows: Vec<_> = stale
+        let rows: Vec<FreshKeys> = stale
             .into_iter()
             .map(|s| {
                 let keys = matching::customer_keys(&s.display_name, s.email.as_deref());
-                let words = name_words(&s.display_name);
-                (s.tenant_id, s.qbo_id, keys.name_key, keys.email_key, words)
+                FreshKeys {
+                    name_words: name_words(&s.display_name),
+                    tenant_id: s.tenant_id,
+                    qbo_id: s.qbo_id,
+                    name_key: keys.name_key,
+                    email_key: keys.email_key,
+                }
             })
             .collect();
         let done = store::mirror::set_mirror_keys(&mut conn, &rows, version).await?;

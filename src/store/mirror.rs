@@ -454,15 +454,29 @@ pub async fn stale_key_mirror(
     .await?)
 }
 
-/// Writes recomputed keys of mirrored customers under `version`, in one statement: per row
-/// (tenant, qbo id, name key, e-mail key, words).
+/// Recomputed keys of one mirrored customer.
+#[derive(Debug, Clone)]
+pub struct FreshKeys {
+    /// Its tenant.
+    pub tenant_id: String,
+    /// QBO Id.
+    pub qbo_id: String,
+    /// The name key.
+    pub name_key: String,
+    /// The e-mail key.
+    pub email_key: Option<String>,
+    /// The name's words, lower case.
+    pub name_words: Vec<String>,
+}
+
+/// Writes recomputed keys of mirrored customers under `version`, in one statement.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
 #[instrument(name = "db.qbo_customers.set_keys", skip_all, fields(count = rows.len()), err)]
 pub async fn set_mirror_keys(
     conn: &mut PgConnection,
-    rows: &[(String, String, String, Option<String>, Vec<String>)],
+    rows: &[FreshKeys],
     version: i32,
 ) -> Result<u64, StoreError> {
     if rows.is_empty() {
@@ -475,11 +489,15 @@ pub async fn set_mirror_keys(
              AS t(tenant, id, nkey, ekey, words)
          WHERE q.tenant_id = t.tenant AND q.qbo_id = t.id AND q.normalizer_version < $6",
     )
-    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.4.join(" ")).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tenant_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.qbo_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.name_key.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.email_key.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.name_words.join(" "))
+            .collect::<Vec<_>>(),
+    )
     .bind(version)
     .execute(conn)
     .await?;
