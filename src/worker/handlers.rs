@@ -172,24 +172,23 @@ impl SyncRunHandler {
                 }
                 return JobOutcome::Done;
             }
-            SyncRunError::Qbo(QboError::Throttled { retry_after }) => JobOutcome::Throttled {
-                retry_in: retry_after.unwrap_or(THROTTLE_RETRY),
-                why: text.clone(),
-            },
-            SyncRunError::Qbo(e) if e.is_throttle_like() => JobOutcome::Throttled {
-                retry_in: THROTTLE_RETRY,
-                why: text.clone(),
-            },
+            SyncRunError::Qbo(qbo) => outcome_of_qbo(qbo, text.clone()),
             SyncRunError::Unconfigured(_) => JobOutcome::Throttled {
                 retry_in: UNCONFIGURED_RETRY,
                 why: text.clone(),
             },
-            _ => JobOutcome::Retry {
+            SyncRunError::Store(_) | SyncRunError::Matcher(_) => JobOutcome::Retry {
                 error: text.clone(),
             },
         };
-        if matches!(outcome, JobOutcome::Retry { .. }) && job.is_last_attempt() {
-            let message = format!("the run failed after {} attempts: {text}", job.attempts);
+        // A run whose job ends now ends with it, failed, rather than at the orphan sweep.
+        let ends = match &outcome {
+            JobOutcome::Dead { .. } => true,
+            JobOutcome::Retry { .. } => job.is_last_attempt(),
+            _ => false,
+        };
+        if ends {
+            let message = format!("the run failed (attempt {}): {text}", job.attempts);
             if let Err(e) = self.engine.fail(run_id, &message).await {
                 return JobOutcome::Retry {
                     error: crate::error::error_chain(&e),
@@ -264,21 +263,28 @@ pub fn outcome_of(error: &PushError) -> JobOutcome {
             retry_in: MIRROR_WAIT,
             why: text,
         },
-        PushError::Qbo(qbo) => match qbo {
-            QboError::Throttled { retry_after } => JobOutcome::Throttled {
-                retry_in: retry_after.unwrap_or(THROTTLE_RETRY),
-                why: text,
-            },
-            e if e.is_throttle_like() => JobOutcome::Throttled {
-                retry_in: THROTTLE_RETRY,
-                why: text,
-            },
-            QboError::NeedsReauth | QboError::NotConnected => JobOutcome::Parked { why: text },
-            QboError::ValidationFault { .. }
-            | QboError::Forbidden
-            | QboError::Decode(_)
-            | QboError::DuplicateName { .. } => JobOutcome::Dead { error: text },
-            _ => JobOutcome::Retry { error: text },
+        PushError::Qbo(qbo) => outcome_of_qbo(qbo, text),
+    }
+}
+
+/// What a failed QBO call means for its job: throttling and outages reschedule it without
+/// spending an attempt, a connection that needs a person parks the tenant, a request QBO
+/// refuses for good is dead, anything else is retried with backoff.
+fn outcome_of_qbo(qbo: &QboError, text: String) -> JobOutcome {
+    match qbo {
+        QboError::Throttled { retry_after } => JobOutcome::Throttled {
+            retry_in: retry_after.unwrap_or(THROTTLE_RETRY),
+            why: text,
         },
+        e if e.is_throttle_like() => JobOutcome::Throttled {
+            retry_in: THROTTLE_RETRY,
+            why: text,
+        },
+        QboError::NeedsReauth | QboError::NotConnected => JobOutcome::Parked { why: text },
+        QboError::ValidationFault { .. }
+        | QboError::Forbidden
+        | QboError::Decode(_)
+        | QboError::DuplicateName { .. } => JobOutcome::Dead { error: text },
+        _ => JobOutcome::Retry { error: text },
     }
 }
