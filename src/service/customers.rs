@@ -2,6 +2,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
+use super::candidates::mirror_candidates;
 use super::push::{PUSH_CUSTOMER_JOB, UPDATE_CUSTOMER_JOB, push_dedupe_key, update_dedupe_key};
 use crate::{
     domain::{DigitCustomer, DigitCustomerId, Link, LinkState, TenantId},
@@ -118,13 +119,32 @@ impl Customers {
         id: &DigitCustomerId,
     ) -> Result<LinkStatus, CustomerError> {
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        if store::customers::get_digit_customer(&mut conn, tenant, id)
-            .await?
-            .is_none()
-        {
+        let Some(customer) = store::customers::get_digit_customer(&mut conn, tenant, id).await?
+        else {
             return Err(CustomerError::NotFound { id: id.clone() });
+        };
+        let status = status_in(&mut conn, tenant, id).await?;
+        drop(conn);
+        if status.state != LinkState::Unlinked {
+            return Ok(status);
         }
-        status_in(&mut conn, tenant, id).await
+        // Not linked and nothing pending: what the mirror holds that looks like it, now.
+        let candidates = mirror_candidates(&self.pool, tenant, id, &customer.display_name).await?;
+        if candidates.is_empty() {
+            return Ok(status);
+        }
+        Ok(LinkStatus {
+            explanation: format!(
+                "not linked; {}: link one by hand (LinkCustomers), or run a sync",
+                if candidates.len() == 1 {
+                    "1 QuickBooks customer looks like it".to_owned()
+                } else {
+                    format!("{} QuickBooks customers look like it", candidates.len())
+                }
+            ),
+            candidates,
+            ..status
+        })
     }
 }
 

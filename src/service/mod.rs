@@ -2,6 +2,7 @@
 //! the worker all call them; none of them calls another's handlers. `crate::error` turns
 //! their errors into gRPC statuses at the gRPC edge; the worker turns them into job outcomes.
 
+pub mod candidates;
 pub mod connections;
 pub mod customers;
 pub mod keys;

@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::push::{
-    PUSH_CUSTOMER_JOB, Pushed, Pusher, customer_of, lookup_word, name_words, push_dedupe_key,
-    qbo_record, similar_names,
+use super::{
+    candidates::mirror_candidates,
+    push::{PUSH_CUSTOMER_JOB, Pushed, Pusher, push_dedupe_key},
 };
 use crate::{
     domain::{DigitCustomerId, TenantId},
-    matching::{self, Candidate, Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord},
-    quickbooks::{Lane, QboCustomer},
+    quickbooks::Lane,
     store::{
         self, StoreError,
         jobs::{NewJob, PRIORITY_INTERACTIVE},
@@ -155,8 +154,6 @@ impl Preflight {
         .await?)
     }
 
-    /// The best QBO customers for an unlinked customer, from the mirror: those sharing its
-    /// name key or its most identifying word, as the matcher ranks them.
     async fn candidates(
         &self,
         tenant: &TenantId,
@@ -166,67 +163,9 @@ impl Preflight {
         let Some(name) = facts.display_name.as_deref() else {
             return Ok(Vec::new());
         };
-        let key = matching::customer_keys(name, None).name_key;
-        // The name's most identifying word, spelled as the mirror's words index keeps it.
-        let words: Vec<String> = lookup_word(name)
-            .map(|w| name_words(&w))
-            .unwrap_or_default();
-        let mut conn = self.pool.acquire().await?;
-        let found = store::mirror::similar_mirrored(&mut conn, tenant, &words, &[key]).await?;
-        let ids: Vec<String> = found.iter().map(|m| m.qbo_id.clone()).collect();
-        let ctx = MatchContext {
-            links: store::links::links_of_qbo_customers(&mut conn, tenant, &ids).await?,
-            rejected: store::links::rejected_pairs_of(&mut conn, tenant, &[digit.to_string()])
-                .await?,
-        };
-        drop(conn);
-        // Pairs a person rejected are never proposed again.
-        let customers: Vec<QboCustomer> = found
-            .iter()
-            .filter(|m| !ctx.rejected.iter().any(|(_, q)| *q == m.qbo_id))
-            .map(customer_of)
-            .collect();
-        let qbo: Vec<QboCustomerRecord> = customers.iter().map(qbo_record).collect();
-        let me = DigitCustomerRecord {
-            id: digit.to_string(),
-            display_name: name.to_owned(),
-            ..DigitCustomerRecord::default()
-        };
-        let outcome = matching::match_customers(&qbo, &[me], &ctx).pop();
-        let ranked: Vec<Candidate> = match outcome.map(|o| o.decision) {
-            Some(Decision::AutoLink {
-                qbo_id,
-                score,
-                reasons,
-                ..
-            }) => customers
-                .iter()
-                .filter(|c| c.id == qbo_id)
-                .map(|c| Candidate {
-                    qbo_id: c.id.clone(),
-                    display_name: c.display_name.clone(),
-                    active: c.active,
-                    linked_to: None,
-                    score,
-                    reasons: reasons.clone(),
-                })
-                .collect(),
-            Some(Decision::Review { candidates, .. }) => candidates,
-            // Nothing the matcher would propose: the names a push would hold back for.
-            _ => similar_names(name, &customers),
-        };
-        let mut candidates: Vec<StoredCandidate> = ranked
-            .into_iter()
-            .map(|c| StoredCandidate {
-                qbo_customer_id: c.qbo_id,
-                display_name: c.display_name,
-                active: c.active,
-                score: c.score,
-                reasons: c.reasons,
-            })
-            .collect();
-        candidates.truncate(MAX_CANDIDATES);
-        Ok(candidates)
+        let mut found = mirror_candidates(&self.pool, tenant, digit, name).await?;
+        found.truncate(MAX_CANDIDATES);
+        Ok(found)
     }
 
     /// Pushes the customer now, within `deadline`; a push job is queued first so that a

@@ -361,6 +361,15 @@ async fn the_preflight_answers_each_state_with_what_fixes_it() {
     );
     assert_eq!(unlinked.candidates[0].qbo_customer_id, ids[5]);
     assert!(unlinked.action.contains("LinkCustomers"));
+    // GetLinkStatus proposes the same candidates, decided now against the mirror.
+    let status = w.status("nolink").await;
+    assert_eq!(status.state(), pb::LinkState::Unlinked);
+    assert_eq!(status.candidates[0].qbo_customer_id, ids[5]);
+    assert!(
+        status.explanation.contains("look"),
+        "{}",
+        status.explanation
+    );
 
     let unknown = w.validate("never-reported", false).await;
     assert_eq!(
