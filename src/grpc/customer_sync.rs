@@ -600,13 +600,14 @@ impl CustomerSyncService for CustomerSyncApi {
         &self,
         request: Request<pb::ValidateInvoiceCustomerRequest>,
     ) -> Result<Response<pb::ValidateInvoiceCustomerResponse>, Status> {
-        authorize(&request, Scope::Validate, &request.get_ref().tenant_id)?;
+        let caller =
+            authorize(&request, Scope::Validate, &request.get_ref().tenant_id)?.to_string();
         let deadline = repair_deadline(request.metadata());
         let request = request.into_inner();
         let (tenant, digit) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         let verdict = self
             .preflight
-            .validate(&tenant, &digit, request.repair, deadline)
+            .validate(&tenant, &digit, request.repair, deadline, &caller)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(convert::verdict(verdict)))

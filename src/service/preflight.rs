@@ -100,7 +100,8 @@ impl Preflight {
         Self { pool, pusher }
     }
 
-    /// Answers whether the customer may be invoiced, repairing within `deadline` when asked.
+    /// Answers whether the customer may be invoiced, repairing within `deadline` when asked
+    /// (a link the repair makes names `caller` in the audit trail).
     ///
     /// # Errors
     /// [`StoreError`] when the database fails (a "no" is an answer, not an error).
@@ -110,6 +111,7 @@ impl Preflight {
         digit: &DigitCustomerId,
         repair: bool,
         deadline: Duration,
+        caller: &str,
     ) -> Result<Verdict, StoreError> {
         let facts = self.facts(tenant, digit).await?;
         let verdict = verdict(&facts);
@@ -118,7 +120,8 @@ impl Preflight {
             && fixable
             && let Some(pusher) = &self.pusher
         {
-            return self.repair(pusher, tenant, digit, deadline, verdict).await;
+            let pusher = pusher.acting_as(caller);
+            return self.repair(&pusher, tenant, digit, deadline, verdict).await;
         }
         if verdict.problem == Problem::NotLinked {
             let candidates = self.candidates(tenant, digit, &facts).await?;

@@ -416,6 +416,12 @@ async fn a_repairing_preflight_links_or_creates_within_the_deadline() {
     assert!(vet.ok, "{vet:?}");
     assert!(vet.repaired);
     assert_eq!(vet.qbo_customer_id, ids[0]);
+    let event = w.events("vet", 0, "").await.unwrap().events.remove(0);
+    assert_eq!(
+        event.actor,
+        crate::helpers::TEST_CALLER,
+        "the caller who asked for the repair"
+    );
     // No counterpart: created now.
     let new = w.validate("new", true).await;
     assert!(new.ok, "{new:?}");

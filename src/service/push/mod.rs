@@ -116,6 +116,8 @@ pub struct Pusher {
     pool: PgPool,
     qbo: Result<Arc<QboClient>, Unconfigured>,
     settings: PushSettings,
+    /// Who the links and audit events of this pusher name.
+    actor: String,
 }
 
 /// One customer on its way to QBO.
@@ -133,6 +135,17 @@ impl Pusher {
             pool,
             qbo,
             settings: PushSettings::default(),
+            actor: PUSH_ACTOR.to_owned(),
+        }
+    }
+
+    /// The same pusher acting for a caller: its links and audit events name `actor` (a
+    /// preflight repair names the caller who asked for it).
+    #[must_use]
+    pub fn acting_as(&self, actor: &str) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            ..self.clone()
         }
     }
 
@@ -374,7 +387,7 @@ impl Pusher {
                     score,
                     reasons: &reasons,
                     normalizer_version: matching::NORMALIZER_VERSION,
-                    linked_by: PUSH_ACTOR,
+                    linked_by: &self.actor,
                     reason: "found in QuickBooks before creating it",
                     run_id: None,
                     on_behalf_of: None,

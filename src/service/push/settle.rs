@@ -14,8 +14,7 @@
 use std::sync::Arc;
 
 use super::{
-    MAX_QUALIFIED_NAMES, PUSH_ACTOR, PushError, PushResult, Pushed, Pusher, qbo_display_name,
-    qualified_name,
+    MAX_QUALIFIED_NAMES, PushError, PushResult, Pushed, Pusher, qbo_display_name, qualified_name,
 };
 use crate::{
     domain::{LinkMethod, TenantId},
@@ -170,7 +169,7 @@ impl Pusher {
                 score: 1.0,
                 reasons,
                 normalizer_version: 0,
-                linked_by: PUSH_ACTOR,
+                linked_by: &self.actor,
                 reason: "created in QuickBooks",
                 run_id: None,
                 on_behalf_of: None,
@@ -248,7 +247,7 @@ impl Pusher {
             score: 1.0,
             reasons: &reasons,
             normalizer_version: 0,
-            linked_by: PUSH_ACTOR,
+            linked_by: &self.actor,
             reason: "created in QuickBooks",
             run_id: None,
             on_behalf_of: None,
@@ -311,7 +310,7 @@ impl Pusher {
                     score,
                     reasons: &all,
                     normalizer_version: matching::NORMALIZER_VERSION,
-                    linked_by: PUSH_ACTOR,
+                    linked_by: &self.actor,
                     reason: "QuickBooks said the name exists; the holder is this customer",
                     run_id: None,
                     on_behalf_of: None,
