@@ -90,36 +90,15 @@ pub async fn enqueue_job(
     tenant: &TenantId,
     job: &NewJob<'_>,
 ) -> Result<Option<Uuid>, StoreError> {
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "WITH head AS (
-             SELECT GREATEST(
-                 COALESCE((SELECT min(fair_at) FROM jobs WHERE state = 'queued' AND priority = $5),
-                          clock_timestamp()),
-                 COALESCE((SELECT max(fair_at) FROM jobs
-                           WHERE state = 'queued' AND tenant_id = $2 AND priority = $5)
-                          + $8 * interval '1 microsecond', '-infinity')) AS fair_at),
-         inserted AS (
-             INSERT INTO jobs (id, tenant_id, kind, payload, state, priority, dedupe_key,
-                               needs_connection, fair_at)
-             SELECT $1, $2, $3, $4, 'queued', $5, $6, $7, head.fair_at FROM head
-             ON CONFLICT (tenant_id, dedupe_key)
-                 WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running', 'parked')
-             DO NOTHING
-             RETURNING id)
-         SELECT id FROM inserted, LATERAL pg_notify($9, '') AS n",
+    let ids = insert_jobs(
+        conn,
+        tenant,
+        (job.kind, job.priority, job.needs_connection),
+        std::slice::from_ref(&job.payload),
+        std::slice::from_ref(&job.dedupe_key),
     )
-    .bind(Uuid::new_v4())
-    .bind(tenant.as_str())
-    .bind(job.kind)
-    .bind(&job.payload)
-    .bind(job.priority)
-    .bind(&job.dedupe_key)
-    .bind(job.needs_connection)
-    .bind(FAIR_STEP_MICROS)
-    .bind(JOBS_CHANNEL)
-    .fetch_optional(conn)
     .await?;
-    Ok(id)
+    Ok(ids.into_iter().next())
 }
 
 /// Enqueues jobs of one kind and priority in one statement (fair order kept: they follow the
@@ -141,36 +120,51 @@ pub async fn enqueue_jobs(
     }
     let payloads: Vec<serde_json::Value> = jobs.iter().map(|(p, _)| p.clone()).collect();
     let keys: Vec<Option<String>> = jobs.iter().map(|(_, k)| k.clone()).collect();
-    let count: i64 = sqlx::query_scalar(
+    let ids = insert_jobs(conn, tenant, (kind, priority, true), &payloads, &keys).await?;
+    Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+}
+
+/// The one statement that queues jobs: each gets its place in the fair order (after the
+/// queue's head and the tenant's last queued job, one step apart), a live dedupe key skips
+/// it, and the workers are notified when the caller's transaction commits. Returns the ids of
+/// the jobs queued; the tuple is (kind, priority, needs connection).
+async fn insert_jobs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    (kind, priority, needs_connection): (&str, i16, bool),
+    payloads: &[serde_json::Value],
+    keys: &[Option<String>],
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
         "WITH head AS (
              SELECT GREATEST(
                  COALESCE((SELECT min(fair_at) FROM jobs WHERE state = 'queued' AND priority = $3),
                           clock_timestamp()),
                  COALESCE((SELECT max(fair_at) FROM jobs
                            WHERE state = 'queued' AND tenant_id = $1 AND priority = $3)
-                          + $6 * interval '1 microsecond', '-infinity')) AS fair_at),
+                          + $7 * interval '1 microsecond', '-infinity')) AS fair_at),
          inserted AS (
              INSERT INTO jobs (id, tenant_id, kind, payload, state, priority, dedupe_key,
                                needs_connection, fair_at)
-             SELECT gen_random_uuid(), $1, $2, t.payload, 'queued', $3, t.key, true,
-                    head.fair_at + (t.n - 1) * $6 * interval '1 microsecond'
+             SELECT gen_random_uuid(), $1, $2, t.payload, 'queued', $3, t.key, $6,
+                    head.fair_at + (t.n - 1) * $7 * interval '1 microsecond'
              FROM head, UNNEST($4::jsonb[], $5::text[]) WITH ORDINALITY AS t(payload, key, n)
              ON CONFLICT (tenant_id, dedupe_key)
                  WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running', 'parked')
              DO NOTHING
-             RETURNING 1)
-         SELECT count(*) FROM inserted, LATERAL pg_notify($7, '') AS n",
+             RETURNING id)
+         SELECT id FROM inserted, LATERAL pg_notify($8, '') AS n",
     )
     .bind(tenant.as_str())
     .bind(kind)
     .bind(priority)
     .bind(payloads)
     .bind(keys)
+    .bind(needs_connection)
     .bind(FAIR_STEP_MICROS)
     .bind(JOBS_CHANNEL)
-    .fetch_one(conn)
-    .await?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The Digit customers of the tenant with a live (queued, running or parked) job of `kind`.
@@ -247,14 +241,7 @@ pub async fn has_live_job(
     tenant: &TenantId,
     dedupe_key: &str,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND dedupe_key = $2
-                        AND state IN ('queued', 'running', 'parked'))",
-    )
-    .bind(tenant.as_str())
-    .bind(dedupe_key)
-    .fetch_one(conn)
-    .await?)
+    Ok(live_job_state(conn, tenant, dedupe_key).await?.is_some())
 }
 
 const CLAIMED_COLUMNS: &str =
