@@ -17,15 +17,26 @@ pub async fn get_link(
     tenant: &TenantId,
     digit: &DigitCustomerId,
 ) -> Result<Option<Link>, StoreError> {
-    let row: Option<LinkRow> = sqlx::query_as(
+    link_where(conn, tenant, "l.digit_customer_id", digit.as_str()).await
+}
+
+/// The tenant's link whose `column` (either side's id, both unique) is `value`, with the QBO
+/// display name from the mirror.
+async fn link_where(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Link>, StoreError> {
+    let row: Option<LinkRow> = sqlx::query_as(&format!(
         "SELECT l.digit_customer_id, l.qbo_customer_id, q.display_name AS qbo_display_name, l.method,
                 l.reasons, l.score, l.normalizer_version, l.linked_by, l.linked_at
          FROM links l
          LEFT JOIN qbo_customers q ON q.tenant_id = l.tenant_id AND q.qbo_id = l.qbo_customer_id
-         WHERE l.tenant_id = $1 AND l.digit_customer_id = $2",
-    )
+         WHERE l.tenant_id = $1 AND {column} = $2"
+    ))
     .bind(tenant.as_str())
-    .bind(digit.as_str())
+    .bind(value)
     .fetch_optional(conn)
     .await?;
     row.map(LinkRow::into_domain).transpose()
@@ -407,18 +418,7 @@ pub async fn link_of_qbo_customer(
     tenant: &TenantId,
     qbo: &str,
 ) -> Result<Option<Link>, StoreError> {
-    let row: Option<LinkRow> = sqlx::query_as(
-        "SELECT l.digit_customer_id, l.qbo_customer_id, q.display_name AS qbo_display_name, l.method,
-                l.reasons, l.score, l.normalizer_version, l.linked_by, l.linked_at
-         FROM links l
-         LEFT JOIN qbo_customers q ON q.tenant_id = l.tenant_id AND q.qbo_id = l.qbo_customer_id
-         WHERE l.tenant_id = $1 AND l.qbo_customer_id = $2",
-    )
-    .bind(tenant.as_str())
-    .bind(qbo)
-    .fetch_optional(conn)
-    .await?;
-    row.map(LinkRow::into_domain).transpose()
+    link_where(conn, tenant, "l.qbo_customer_id", qbo).await
 }
 
 /// Who removes a link, and why.

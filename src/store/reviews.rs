@@ -98,22 +98,15 @@ pub async fn open_review_item(
     reason: &str,
     candidates: &[StoredCandidate],
 ) -> Result<Uuid, StoreError> {
-    let created: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO review_items (id, tenant_id, digit_customer_id, state, kind, reason, candidates)
-         VALUES ($1, $2, $3, 'open', $4, $5, $6)
-         ON CONFLICT (tenant_id, digit_customer_id) WHERE state = 'open' DO NOTHING
-         RETURNING id",
-    )
-    .bind(Uuid::new_v4())
-    .bind(tenant.as_str())
-    .bind(digit.as_str())
-    .bind(kind.as_str())
-    .bind(reason)
-    .bind(sqlx::types::Json(candidates))
-    .fetch_optional(&mut *conn)
-    .await?;
-    match created {
-        Some(id) => Ok(id),
+    let item = NewReview {
+        digit: digit.to_string(),
+        kind,
+        reason: reason.to_owned(),
+        candidates: candidates.to_vec(),
+    };
+    let created = open_review_items(&mut *conn, tenant, std::slice::from_ref(&item), None).await?;
+    match created.into_iter().next() {
+        Some((_, id)) => Ok(id),
         None => open_review_for(conn, tenant, digit)
             .await?
             .map(|open| open.id)
@@ -154,7 +147,7 @@ pub struct NewReview {
 }
 
 /// Opens review items in one statement (a customer with an open item keeps it); returns the
-/// Digit customers that got a new one.
+/// Digit customers that got a new one, each with its item's id.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
@@ -164,7 +157,7 @@ pub async fn open_review_items(
     tenant: &TenantId,
     items: &[NewReview],
     run_id: Option<Uuid>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<(String, Uuid)>, StoreError> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -172,14 +165,14 @@ pub async fn open_review_items(
         .iter()
         .map(|i| serde_json::json!(i.candidates))
         .collect();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_as(
         "INSERT INTO review_items (id, tenant_id, digit_customer_id, state, kind, reason,
                                    candidates, run_id)
          SELECT gen_random_uuid(), $1, digit, 'open', kind, reason, candidates, $6
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::jsonb[])
              AS t(digit, kind, reason, candidates)
          ON CONFLICT (tenant_id, digit_customer_id) WHERE state = 'open' DO NOTHING
-         RETURNING digit_customer_id",
+         RETURNING digit_customer_id, id",
     )
     .bind(tenant.as_str())
     .bind(items.iter().map(|i| i.digit.clone()).collect::<Vec<_>>())
