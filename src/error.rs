@@ -156,15 +156,12 @@ impl From<SyncError> for ApiError {
 
 impl From<LinkError> for ApiError {
     fn from(error: LinkError) -> Self {
-        let error = match error {
-            LinkError::Store(store) => return Self::Store(store),
-            other => other,
-        };
         let failed = |reason: &'static str, error: &LinkError| Self::FailedPrecondition {
             reason,
             message: error.to_string(),
         };
-        match &error {
+        match error {
+            LinkError::Store(store) => Self::Store(store),
             LinkError::CustomerNotFound { id } => Self::NotFound {
                 entity: "customer",
                 id: id.to_string(),
@@ -177,7 +174,7 @@ impl From<LinkError> for ApiError {
             LinkError::PushInProgress { .. } => failed("PUSH_IN_PROGRESS", &error),
             LinkError::NotLinked { .. } => failed("NOT_LINKED", &error),
             LinkError::BadPageToken => Self::invalid("page_token", error.to_string()),
-            LinkError::Conflict | LinkError::Store(_) => Self::Aborted(error.to_string()),
+            LinkError::Conflict => Self::Aborted(error.to_string()),
         }
     }
 }

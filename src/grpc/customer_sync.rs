@@ -122,6 +122,19 @@ fn tenant_and_customer(
     }
 }
 
+/// Checks a listing's page size (0 for the default, at most [`MAX_PAGE_SIZE`]) and the size of
+/// its page token; returns the page size.
+fn page(checker: &mut Checker, page_size: i32, page_token: &str) -> usize {
+    if !(0..=MAX_PAGE_SIZE).contains(&page_size) {
+        checker.violation(
+            "page_size",
+            format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
+        );
+    }
+    checker.text("page_token", page_token, 256);
+    usize::try_from(page_size).unwrap_or(0)
+}
+
 /// Checks a request that names one tenant and one sync run.
 fn tenant_and_run(tenant_id: &str, run_id: &str) -> Result<(TenantId, Uuid), ApiError> {
     let mut checker = Checker::new();
@@ -481,24 +494,13 @@ impl CustomerSyncService for CustomerSyncApi {
         } else {
             digit_id(&mut checker, &request.digit_customer_id)
         };
-        if !(0..=MAX_PAGE_SIZE).contains(&request.page_size) {
-            checker.violation(
-                "page_size",
-                format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
-            );
-        }
-        checker.text("page_token", &request.page_token, 256);
+        let page_size = page(&mut checker, request.page_size, &request.page_token);
         let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
             return Err(checker.into_error().into());
         };
         let page = self
             .links
-            .events(
-                &tenant,
-                digit.as_ref(),
-                usize::try_from(request.page_size).unwrap_or(0),
-                &request.page_token,
-            )
+            .events(&tenant, digit.as_ref(), page_size, &request.page_token)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListLinkEventsResponse {
@@ -515,23 +517,13 @@ impl CustomerSyncService for CustomerSyncApi {
         let request = request.into_inner();
         let mut checker = Checker::new();
         let tenant = tenant(&mut checker, &request.tenant_id);
-        if !(0..=MAX_PAGE_SIZE).contains(&request.page_size) {
-            checker.violation(
-                "page_size",
-                format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
-            );
-        }
-        checker.text("page_token", &request.page_token, 256);
+        let page_size = page(&mut checker, request.page_size, &request.page_token);
         let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
             return Err(checker.into_error().into());
         };
         let page = self
             .reviews
-            .list(
-                &tenant,
-                usize::try_from(request.page_size).unwrap_or(0),
-                &request.page_token,
-            )
+            .list(&tenant, page_size, &request.page_token)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListReviewItemsResponse {

@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::candidates::mirror_candidates;
-use super::push::{PUSH_CUSTOMER_JOB, UPDATE_CUSTOMER_JOB, push_dedupe_key, update_dedupe_key};
+use super::push::{UPDATE_CUSTOMER_JOB, push_dedupe_key, push_job, update_dedupe_key};
 use crate::{
     domain::{DigitCustomer, DigitCustomerId, Link, LinkState, TenantId},
     store::{self, StoreError, customers::Upserted, jobs::NewJob, reviews::StoredCandidate},
@@ -169,13 +169,7 @@ async fn upsert_in(
     };
     let mut push_queued = false;
     if created && !skip_push && customer.active {
-        let job = NewJob {
-            kind: PUSH_CUSTOMER_JOB,
-            payload: serde_json::json!({ "digit_customer_id": customer.id.as_str() }),
-            priority,
-            dedupe_key: Some(push_dedupe_key(&customer.id)),
-            needs_connection: true,
-        };
+        let job = push_job(&customer.id, priority);
         push_queued = store::jobs::enqueue_job(conn, tenant, &job)
             .await?
             .is_some();
@@ -199,7 +193,8 @@ async fn upsert_in(
     })
 }
 
-async fn status_in(
+/// Where a customer stands: linked, in review, being pushed, or none of these.
+pub(crate) async fn status_in(
     conn: &mut PgConnection,
     tenant: &TenantId,
     id: &DigitCustomerId,

@@ -15,16 +15,12 @@ use sqlx::PgPool;
 
 use super::{
     candidates::mirror_candidates,
-    push::{PUSH_CUSTOMER_JOB, Pushed, Pusher, push_dedupe_key},
+    push::{Pushed, Pusher, push_dedupe_key, push_job},
 };
 use crate::{
     domain::{DigitCustomerId, TenantId},
     quickbooks::Lane,
-    store::{
-        self, StoreError,
-        jobs::{NewJob, PRIORITY_INTERACTIVE},
-        reviews::StoredCandidate,
-    },
+    store::{self, StoreError, jobs::PRIORITY_INTERACTIVE, reviews::StoredCandidate},
 };
 
 /// The most candidates a "not linked" answer lists.
@@ -181,13 +177,7 @@ impl Preflight {
         deadline: Duration,
         before: Verdict,
     ) -> Result<Verdict, StoreError> {
-        let job = NewJob {
-            kind: PUSH_CUSTOMER_JOB,
-            payload: serde_json::json!({ "digit_customer_id": digit.as_str() }),
-            priority: PRIORITY_INTERACTIVE,
-            dedupe_key: Some(push_dedupe_key(digit)),
-            needs_connection: true,
-        };
+        let job = push_job(digit, PRIORITY_INTERACTIVE);
         let mut conn = self.pool.acquire().await?;
         store::jobs::enqueue_job(&mut conn, tenant, &job).await?;
         drop(conn);

@@ -7,16 +7,13 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
+    customers::{CustomerError, status_in},
     links::{Actor, LinkError, Linked, link_in},
-    push::{PUSH_CUSTOMER_JOB, push_dedupe_key},
+    push::push_job,
 };
 use crate::{
     domain::{DigitCustomerId, LinkState, QboCustomerId, TenantId},
-    store::{
-        self, StoreError,
-        jobs::{NewJob, PRIORITY_INTERACTIVE},
-        reviews::ReviewRow,
-    },
+    store::{self, StoreError, jobs::PRIORITY_INTERACTIVE, reviews::ReviewRow},
 };
 
 /// Items per page when the caller does not say.
@@ -182,17 +179,17 @@ impl Reviews {
                 if item.decision.as_deref() == Some(decision.as_db())
                     && item.resolution_note.as_deref().unwrap_or_default() == decision.note() =>
             {
-                let link = store::links::get_link(&mut tx, tenant, &digit).await?;
-                let state = if link.is_some() {
-                    LinkState::Linked
-                } else if store::jobs::has_live_job(&mut tx, tenant, &push_dedupe_key(&digit))
-                    .await?
-                {
-                    LinkState::PendingPush
-                } else {
-                    LinkState::Unlinked
-                };
-                return Ok(Resolved { state, link });
+                // The same decision again: where the customer stands now.
+                let status = status_in(&mut tx, tenant, &digit)
+                    .await
+                    .map_err(|e| match e {
+                        CustomerError::Store(e) => ReviewError::Store(e),
+                        CustomerError::NotFound { .. } => ReviewError::NotFound { id },
+                    })?;
+                return Ok(Resolved {
+                    state: status.state,
+                    link: status.link,
+                });
             }
             "resolved" => return Err(ReviewError::AlreadyResolved { id }),
             _ => {
@@ -249,13 +246,7 @@ impl Reviews {
                 )
                 .await?;
                 if *decision == Decision::CreateNew {
-                    let job = NewJob {
-                        kind: PUSH_CUSTOMER_JOB,
-                        payload: serde_json::json!({ "digit_customer_id": digit.as_str() }),
-                        priority: PRIORITY_INTERACTIVE,
-                        dedupe_key: Some(push_dedupe_key(&digit)),
-                        needs_connection: true,
-                    };
+                    let job = push_job(&digit, PRIORITY_INTERACTIVE);
                     store::jobs::enqueue_job(&mut tx, tenant, &job).await?;
                     Resolved {
                         state: LinkState::PendingPush,

@@ -61,6 +61,18 @@ pub fn push_dedupe_key(id: &DigitCustomerId) -> String {
     format!("push:{id}")
 }
 
+/// A customer's push job at `priority` (one live push per customer, by its dedupe key).
+#[must_use]
+pub fn push_job(id: &DigitCustomerId, priority: i16) -> store::jobs::NewJob<'static> {
+    store::jobs::NewJob {
+        kind: PUSH_CUSTOMER_JOB,
+        payload: serde_json::json!({ "digit_customer_id": id.as_str() }),
+        priority,
+        dedupe_key: Some(push_dedupe_key(id)),
+        needs_connection: true,
+    }
+}
+
 /// The dedupe key of a customer's update job: one live update per customer (it sends the
 /// customer as it is when it runs, so later changes ride along).
 #[must_use]
