@@ -9,10 +9,14 @@ mod cases;
 mod categories;
 #[path = "matching_quality/generator.rs"]
 mod generator;
+#[path = "matching_quality/snapshots.rs"]
+mod snapshots;
 #[path = "matching_quality/sub_customers.rs"]
 mod sub_customers;
 #[path = "matching_quality/variations.rs"]
 mod variations;
+#[path = "matching_quality/version3.rs"]
+mod version3;
 #[path = "matching_quality/vocab.rs"]
 mod vocab;
 
@@ -20,7 +24,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use categories::{per_category, print_categories};
-use generator::{Class, DataSet, Label, Labels, SEED, generate, generate_v1};
+use generator::{Class, DataSet, Label, Labels, SEED, generate};
 use qbo_sync::matching::cli::{read_digit_file, read_qbo_file};
 use qbo_sync::matching::{
     Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord, match_customers,
@@ -346,95 +350,4 @@ fn matching_quality_beats_the_baselines() {
         "existing links stand"
     );
     assert!(ratio(engine.safe) > ratio(folded.safe) && ratio(folded.safe) >= ratio(exact.safe));
-}
-
-/// The matcher's decisions on the version-1 data set, recorded before normalizer version 2.
-const V1_DECISIONS: &str = "decisions_v1.json";
-
-/// One decision as a short line: `link 123`, `review 123 456`, `existing 123`, `unmatched`.
-fn decision_text(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Linked(q) => format!("link {q}"),
-        Outcome::Existing(q) => format!("existing {q}"),
-        Outcome::Proposed(c) => {
-            let ids: Vec<&str> = c.iter().map(|(q, _)| q.as_str()).collect();
-            format!("review {}", ids.join(" ")).trim_end().to_string()
-        }
-        Outcome::Nothing => "unmatched".into(),
-    }
-}
-
-/// The current matcher's decisions on the version-1 data set, by Digit id.
-fn v1_decisions() -> (Labels, std::collections::BTreeMap<String, String>) {
-    let set = generate_v1(SEED);
-    let dir = std::env::temp_dir().join(format!("qbo-sync-v1-set-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("qbo.json");
-    std::fs::write(&path, compact(&set.qbo)).unwrap();
-    let qbo = read_qbo_file(&path).expect("v1 qbo");
-    std::fs::remove_dir_all(&dir).ok();
-    let out = engine_outcomes(&qbo, &set.digit, &set.labels);
-    let decisions = out
-        .iter()
-        .map(|(d, o)| (d.clone(), decision_text(o)))
-        .collect();
-    (set.labels, decisions)
-}
-
-#[test]
-#[ignore = "writes tests/data/matching/decisions_v1.json; only for the version-1 matcher"]
-fn snapshot_v1_decisions() {
-    // The record is what version 1 decided; writing it again with a later matcher would erase it.
-    assert_eq!(
-        qbo_sync::matching::NORMALIZER_VERSION,
-        1,
-        "decisions_v1.json records the version-1 matcher; keep it as it is"
-    );
-    let (_, decisions) = v1_decisions();
-    let body = serde_json::to_string_pretty(&decisions).unwrap() + "\n";
-    std::fs::write(data_dir().join(V1_DECISIONS), body).unwrap();
-}
-
-/// Nothing that linked correctly before normalizer version 2 regresses: on the version-1 data
-/// set, every correct automatic link of the recorded decisions is still made, to the same
-/// customer.
-#[test]
-fn correct_v1_links_still_link() {
-    let recorded: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(data_dir().join(V1_DECISIONS)).unwrap())
-            .unwrap();
-    let (labels, now) = v1_decisions();
-    assert_eq!(
-        recorded.len(),
-        labels.cases.len(),
-        "one decision per Digit customer"
-    );
-    let mut checked = 0;
-    let mut changed = Vec::new();
-    for label in &labels.cases {
-        let before = &recorded[&label.digit_id];
-        let after = &now[&label.digit_id];
-        let correct = label
-            .truth
-            .as_ref()
-            .is_some_and(|t| *before == format!("link {t}"));
-        if correct {
-            checked += 1;
-            assert_eq!(
-                after, before,
-                "{} ({}) regressed",
-                label.digit_id, label.case
-            );
-        } else if after != before {
-            changed.push(format!(
-                "{} ({}): {before} -> {after}",
-                label.digit_id, label.case
-            ));
-        }
-    }
-    println!("{checked} correct version-1 links still made; other changes: {changed:#?}");
-    assert!(
-        checked >= 1_298,
-        "the recorded set holds 1,298 correct links, checked {checked}"
-    );
 }

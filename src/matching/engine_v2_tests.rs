@@ -142,6 +142,42 @@ fn issue_examples_link_or_propose() {
             Want::Review(&["1", "2"]),
         ),
         (
+            "Tech with both meanings in QBO",
+            vec![qbo("1", "Acme Technology"), qbo("2", "Acme Technical")],
+            "Acme Tech",
+            Want::Review(&["1", "2"]),
+        ),
+        (
+            "a name made only of ambiguous abbreviations",
+            vec![qbo("1", "Technical Distributors")],
+            "Tech Dist",
+            Want::Review(&["1"]),
+        ),
+        (
+            "Jr before the comma (version 3)",
+            vec![qbo("1", "John Smith Jr.")],
+            "Smith Jr., John",
+            Want::Auto("1", AutoNormalized),
+        ),
+        (
+            "Jr before the comma is not a bare name",
+            vec![qbo("1", "John Smith")],
+            "Smith Jr, John",
+            Want::Review(&["1"]),
+        ),
+        (
+            "Jr before the comma is not Sr",
+            vec![qbo("1", "John Smith Sr")],
+            "Smith, Jr., John",
+            Want::NotAuto,
+        ),
+        (
+            "a title after the comma (version 3)",
+            vec![person("1", "Jane Doe", "Jane", "Doe")],
+            "Doe, Dr. Jane",
+            Want::Auto("1", AutoNormalized),
+        ),
+        (
             "plain and spelled out are two surnames",
             vec![qbo("1", "Muller GmbH")],
             "Mueller GmbH",
@@ -196,6 +232,48 @@ fn a_shared_address_does_not_join_father_and_son() {
         &MatchContext::default(),
     );
     check("Jr and a bare name", &got, &Want::Review(&["1"]));
+}
+
+#[test]
+fn a_shared_address_does_not_join_two_titles() {
+    let shared = |name: &str| DigitCustomerRecord {
+        email: Some("smiths@example.com".into()),
+        ..digit("d", name)
+    };
+    let qbo_shared = |r: QboCustomerRecord| QboCustomerRecord {
+        email: Some("smiths@example.com".into()),
+        ..r
+    };
+    let ctx = MatchContext::default();
+    for (case, q, name, want) in [
+        (
+            "two titles, two people",
+            qbo("1", "Mr. Lee Smith"),
+            "Mrs. Lee Smith",
+            Want::Review(&["1"]),
+        ),
+        (
+            "a title before a company's name",
+            qbo("1", "Harbor Plumbing"),
+            "Dr Harbor Plumbing",
+            Want::Review(&["1"]),
+        ),
+        (
+            "a title confirmed by the person's name",
+            person("1", "Jane Doe", "Jane", "Doe"),
+            "Dr. Jane Doe",
+            Want::Auto("1", LinkMethod::AutoEmail),
+        ),
+        (
+            "the same title",
+            qbo("1", "Mrs. Lee Smith"),
+            "Mrs Lee Smith",
+            Want::Auto("1", LinkMethod::AutoEmail),
+        ),
+    ] {
+        let got = decide_one(&[qbo_shared(q)], shared(name), &ctx);
+        check(case, &got, &want);
+    }
 }
 
 #[test]

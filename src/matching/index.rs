@@ -146,16 +146,44 @@ pub fn fuzzy_keys(name: &NormalizedName, mut emit: impl FnMut(u32)) {
             .collect();
         word_keys(&words, &mut emit);
     }
-    if let Some(at) = words
-        .iter()
-        .position(|w| !ambiguous_expansions(w).is_empty())
-    {
-        for full in ambiguous_expansions(words[at]) {
-            let mut expanded = words.clone();
-            expanded[at] = full;
-            word_keys(&expanded, &mut emit);
-        }
+    for expanded in ambiguous_readings(&words) {
+        word_keys(&expanded, &mut emit);
     }
+}
+
+/// At most this many ambiguous abbreviations of one name are expanded for blocking (three
+/// meanings each: 63 readings at most).
+const MAX_AMBIGUOUS_WORDS: usize = 3;
+
+/// The words with their ambiguous abbreviations read as each combination of meanings, the
+/// written words left as they are: `tech dist` gives `technology dist`, `technology
+/// distribution`, `tech distribution`… so a name made only of such words (`Tech Dist` /
+/// `Technical Distributors`) still meets its expansion.
+fn ambiguous_readings<'w>(words: &[&'w str]) -> Vec<Vec<&'w str>> {
+    // Most names hold none: answer them without allocating.
+    if !words.iter().any(|w| !ambiguous_expansions(w).is_empty()) {
+        return Vec::new();
+    }
+    let mut readings: Vec<Vec<&'w str>> = vec![words.to_vec()];
+    let ambiguous = words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !ambiguous_expansions(w).is_empty())
+        .take(MAX_AMBIGUOUS_WORDS);
+    for (at, word) in ambiguous {
+        let mut next = Vec::with_capacity(readings.len() * 4);
+        for reading in &readings {
+            next.push(reading.clone());
+            for full in ambiguous_expansions(word) {
+                let mut expanded = reading.clone();
+                expanded[at] = full;
+                next.push(expanded);
+            }
+        }
+        readings = next;
+    }
+    readings.remove(0);
+    readings
 }
 
 fn word_keys(words: &[&str], emit: &mut impl FnMut(u32)) {
@@ -215,6 +243,9 @@ mod tests {
             ("Müller Bakrey", "Mueller Bakery"),
             ("Aasgaard Landscaping", "Asgard Landscaping"),
             ("Harbor Dist Supply", "Harbor District Supply"),
+            ("Tech Dist", "Technical Distributors"),
+            ("Assoc Dist", "Associates Distribution"),
+            ("Acme Tech Assoc", "Acme Technology Associates"),
         ] {
             assert!(share_a_key(a, b), "{a} / {b}");
         }

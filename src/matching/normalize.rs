@@ -12,7 +12,7 @@ use super::abbrev::{expand_business, generation, honorific, spell_out};
 use super::legal::strip_legal_forms;
 
 /// Version of the normalization rules; stored with every key and every link.
-pub const NORMALIZER_VERSION: u32 = 2;
+pub const NORMALIZER_VERSION: u32 = 3;
 
 /// Suffixes our own systems add to names: Digit pushes `(c)`/`(v)`, QBO's UI shows `(deleted)`.
 const DECORATIONS: [&str; 3] = ["(c)", "(v)", "(deleted)"];
@@ -114,8 +114,10 @@ fn normalize_folded(folded: &str) -> NormalizedName {
     let (text, paren_qualifier) = split_paren_qualifier(&text);
     let words = expand_abbreviations(amp_to_and(tokenize(text)));
     let (words, generation) = split_generation(words);
+    let (words, comma_title) = split_comma_title(words);
     let comma_reading = comma_reading(&words);
     let (words, title) = split_title(drop_leading_the(drop_commas(words)));
+    let title = title.or(comma_title);
     let (mut words, legal) = strip_legal_forms(words);
     let mut qualifier = join_qualifiers(generation, paren_qualifier);
     if qualifier.is_none() && words.len() >= 2 && is_small_number(words.last().map_or("", |w| w)) {
@@ -295,6 +297,51 @@ pub(crate) fn split_generation(mut words: Vec<String>) -> (Vec<String>, Option<S
             }
             (words, Some(canonical.to_string()))
         }
+        _ => split_generation_before_comma(words),
+    }
+}
+
+/// `Smith Jr., John` and `Smith, Jr., John`: a person's name written family name first, with
+/// the suffix after the family name. Only a name that reads as a person's once the suffix is
+/// out (see [`comma_reading`]) and has no legal form is taken this way.
+fn split_generation_before_comma(words: Vec<String>) -> (Vec<String>, Option<String>) {
+    let at = words
+        .windows(2)
+        .position(|w| w[1] == "," && generation(&w[0]).is_some());
+    let Some(at) = at.filter(|at| *at >= 1) else {
+        return (words, None);
+    };
+    let mut turned = words.clone();
+    let canonical = generation(&turned.remove(at)).map(String::from);
+    if turned[at - 1] == "," {
+        turned.remove(at - 1);
+    }
+    let legal_tail = turned
+        .last()
+        .is_some_and(|w| super::legal::is_all_legal(std::slice::from_ref(w)));
+    if comma_reading(&turned).is_some() && !legal_tail {
+        (turned, canonical)
+    } else {
+        (words, None)
+    }
+}
+
+/// `Doe, Dr. Jane`: a title written after the comma of a family-name-first name leaves the
+/// words like a leading one.
+fn split_comma_title(words: Vec<String>) -> (Vec<String>, Option<String>) {
+    let Some(at) = words.iter().position(|w| w == ",") else {
+        return (words, None);
+    };
+    let title = words.get(at + 1).and_then(|w| honorific(w));
+    match title {
+        Some(canonical) if at >= 1 && words.len() > at + 2 && words[at + 2] != "," => {
+            let mut turned = words.clone();
+            turned.remove(at + 1);
+            if comma_reading(&turned).is_some() {
+                return (turned, Some(canonical.to_string()));
+            }
+            (words, None)
+        }
         _ => (words, None),
     }
 }
@@ -376,6 +423,10 @@ mod tests {
             ("John Smith Jr", "John Smith Jr."),
             ("John Smith Jr", "John Smith Junior"),
             ("Smith, John Jr.", "Smith John Jr"),
+            ("Smith Jr., John", "Smith, John Jr"),
+            ("Smith, Jr., John", "Smith, John Junior"),
+            ("Doe, Dr. Jane", "Doe, Jane"),
+            ("Acme II, Inc.", "Acme II Inc"),
             ("The Home Depot", "Home Depot"),
             ("Café Zoë", "Cafe Zoe"),
             ("Müller GmbH", "muller gmbh"),
@@ -409,6 +460,20 @@ mod tests {
             normalize_name("Smith, John Jr.").comma_reading.as_deref(),
             Some("john smith")
         );
+        // Version 3: a suffix before the comma, a title after it.
+        let n = normalize_name("Smith Jr., John");
+        assert_eq!(
+            (n.core.as_str(), n.qualifier.as_deref()),
+            ("smith john", Some("jr"))
+        );
+        assert_eq!(n.comma_reading.as_deref(), Some("john smith"));
+        let n = normalize_name("Doe, Dr. Jane");
+        assert_eq!(
+            (n.core.as_str(), n.title.as_deref()),
+            ("doe jane", Some("dr"))
+        );
+        assert_eq!(n.comma_reading.as_deref(), Some("jane doe"));
+        assert_eq!(normalize_name("Smith Jr, John LLC").qualifier, None);
         // Titles leave the core; generational suffixes become the qualifier.
         let n = normalize_name("Dr. Jane Doe Jr.");
         assert_eq!(

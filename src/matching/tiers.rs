@@ -120,6 +120,9 @@ pub(super) fn email_tier(
             "the e-mail address matches '{qname}' but the names are not compatible"
         )));
     }
+    // `Mr. Lee Smith` and `Mrs. Lee Smith` share an address but are two people: titles are
+    // held to the name tiers' rule here too.
+    titles_agree(q, d, i, pos).map_err(Some)?;
     eligible(q, d, i, pos).map_err(Some)?;
     let qname = &q.recs[pos as usize].display_name;
     let mut reasons = vec![
@@ -238,8 +241,12 @@ fn titles_agree(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize, pos: u32) -> Resul
         )),
         (Some(t), None) | (None, Some(t)) => {
             let (drec, qrec) = (&d.recs[i], &q.recs[pos as usize]);
+            // `Doe, Dr. Jane` is confirmed by its person's reading, `jane doe`.
             let confirms = |k: Option<(String, String)>| {
-                k.is_some_and(|(given, family)| format!("{given} {family}") == mine.core)
+                k.is_some_and(|(given, family)| {
+                    let person = format!("{given} {family}");
+                    person == mine.core || Some(&person) == mine.comma_reading.as_ref()
+                })
             };
             if confirms(person_key(&drec.given_name, &drec.family_name))
                 || confirms(person_key(&qrec.given_name, &qrec.family_name))

@@ -14,13 +14,19 @@ fn category(case: &str) -> &'static str {
         "abbreviation"
         | "ambiguous_abbreviation"
         | "abbreviation_and_typo"
-        | "abbreviation_sibling" => "abbreviations",
+        | "abbreviation_sibling"
+        | "ambiguous_abbreviation_both_meanings"
+        | "only_ambiguous_abbreviations" => "abbreviations",
         "honorific"
         | "generational_suffix"
         | "generation_differs"
         | "bare_name_with_jr"
         | "title_before_company"
-        | "titles_differ" => "person names",
+        | "titles_differ"
+        | "suffix_before_comma"
+        | "title_after_comma"
+        | "suffix_before_comma_differs"
+        | "titles_differ_shared_email" => "person names",
         "transliteration"
         | "transliteration_plain"
         | "transliteration_plain_spelled"

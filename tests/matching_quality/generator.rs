@@ -332,24 +332,36 @@ impl Gen {
 
 /// Builds the whole data set from a seed.
 pub fn generate(seed: u64) -> DataSet {
+    let mut set = generate_v2_cases(seed);
+    super::version3::version3(&mut set);
+    set.into()
+}
+
+/// The data set as it was for normalizer version 2: the first records of [`generate`].
+pub fn generate_v2(seed: u64) -> DataSet {
+    generate_v2_cases(seed).into()
+}
+
+fn generate_v2_cases(seed: u64) -> Gen {
     let mut g = generate_v1_cases(seed);
     super::variations::variations(&mut g);
-    DataSet {
-        qbo: g.qbo,
-        digit: g.digit,
-        labels: g.labels,
+    g
+}
+
+impl From<Gen> for DataSet {
+    fn from(g: Gen) -> Self {
+        DataSet {
+            qbo: g.qbo,
+            digit: g.digit,
+            labels: g.labels,
+        }
     }
 }
 
 /// The data set as it was for normalizer version 1: the first records of [`generate`], since
 /// later cases are only ever appended.
 pub fn generate_v1(seed: u64) -> DataSet {
-    let g = generate_v1_cases(seed);
-    DataSet {
-        qbo: g.qbo,
-        digit: g.digit,
-        labels: g.labels,
-    }
+    generate_v1_cases(seed).into()
 }
 
 fn generate_v1_cases(seed: u64) -> Gen {
