@@ -126,6 +126,7 @@ async fn setup(window: Duration) -> anyhow::Result<Bench> {
             "sandbox",
             &SecretString::from(code),
             "https://bench.example/cb",
+            qbo_sync::store::connections::RealmChange::Refuse,
         )
         .await?;
     Ok(Bench {

@@ -59,6 +59,12 @@ pub const SERVICE_NAMES: [&str; 2] = [
     "qbosync.v1.ConnectionService",
 ];
 
+/// The health service name that answers SERVING from start until the server stops, whatever
+/// the database does. Kubernetes' liveness probe asks for it, so an outage of PostgreSQL makes
+/// replicas unready (the overall "" and [`SERVICE_NAMES`] follow the database) but never gets
+/// them restarted.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// What to do about migrations at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migrations {
@@ -110,6 +116,8 @@ pub struct App {
     syncs: Syncs,
     preflight: Preflight,
     worker: Option<Arc<Worker>>,
+    /// The QBO client, when configured: its token cache follows connection changes.
+    qbo: Option<Arc<QboClient>>,
     access: Access,
     shutdown: Shutdown,
     grpc_addr: SocketAddr,
@@ -185,6 +193,7 @@ impl App {
             syncs,
             preflight,
             worker,
+            qbo: qbo.ok(),
             access,
             shutdown,
             grpc_addr,
@@ -225,10 +234,18 @@ impl App {
             syncs,
             preflight,
             worker,
+            qbo,
             access,
             shutdown,
             ..
         } = self;
+        if let Some(qbo) = qbo {
+            // Another replica's disconnect or reconnect drops this one's cached token at once.
+            let stop = shutdown.soft.clone();
+            shutdown
+                .tracker
+                .spawn(async move { qbo.tokens().forget_on_change(stop).await });
+        }
         if let Some((path, loaded)) = access.callers_file.clone() {
             shutdown.tracker.spawn(watch_callers_file(
                 path,
@@ -246,7 +263,17 @@ impl App {
                 shutdown.soft.clone(),
             ));
         }
+        shutdown
+            .tracker
+            .spawn(crate::service::gauges::publish_store_gauges(
+                pool.clone(),
+                config.server.metrics_interval,
+                shutdown.soft.clone(),
+            ));
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
         let database_up = Arc::new(AtomicBool::new(false));
         shutdown.tracker.spawn(watch_database(
             pool.clone(),

@@ -95,6 +95,10 @@ pub struct ServerConfig {
     /// How often the database is checked for the health service.
     #[arg(long, env = "QBO_SYNC_HEALTH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub health_interval: Duration,
+    /// How often the queue, link, review and connection gauges of `/metrics` are read from
+    /// the database.
+    #[arg(long, env = "QBO_SYNC_METRICS_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub metrics_interval: Duration,
 }
 
 /// QuickBooks Online API settings.

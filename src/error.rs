@@ -120,6 +120,10 @@ impl From<ConnectionError> for ApiError {
                 reason: "REALM_CONNECTED_TO_ANOTHER_TENANT",
                 message: error.to_string(),
             },
+            ConnectionError::RealmChangeWithLinks { .. } => Self::FailedPrecondition {
+                reason: "REALM_CHANGE_WITH_LINKS",
+                message: error.to_string(),
+            },
             ConnectionError::CredentialRefused { field, message } => Self::invalid(field, message),
             ConnectionError::NotFound { tenant } => Self::NotFound {
                 entity: "connection",

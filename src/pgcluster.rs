@@ -70,6 +70,50 @@ fn answers(url: &str) -> bool {
         .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok())
 }
 
+/// Starts (or finds running) a cluster whose files live in `dir` (created, and initialised
+/// with `initdb` the first time) on `port`; returns its URL. A data directory kept between
+/// runs keeps its data; a lock file left by a killed server is recovered by PostgreSQL itself.
+///
+/// # Errors
+/// When the binaries are missing or `initdb` or `pg_ctl` fail.
+pub fn start_cluster_in(dir: &Path, port: u16) -> anyhow::Result<String> {
+    start_private_cluster(dir, port)?;
+    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}
+
+/// Stops the cluster whose files live in `dir`, if it runs (fast shutdown).
+///
+/// # Errors
+/// When `pg_ctl stop` fails on a running cluster.
+pub fn stop_cluster_in(dir: &Path) -> anyhow::Result<()> {
+    let data = dir.join("data");
+    if !data.join("postmaster.pid").exists() {
+        return Ok(());
+    }
+    let bin = postgres_bindir()?;
+    run_as_postgres(
+        is_root(),
+        &bin.join("pg_ctl"),
+        &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
+    )
+}
+
+/// The port of the cluster whose files live in `dir` when its server is up and answers (it
+/// outlives a killed parent: `pg_ctl` detaches it), from its `postmaster.pid`.
+#[must_use]
+pub fn running_port(dir: &Path) -> Option<u16> {
+    let pid_file = fs::read_to_string(dir.join("data").join("postmaster.pid")).ok()?;
+    // Line 4 of postmaster.pid is the port.
+    let port: u16 = pid_file.lines().nth(3)?.trim().parse().ok()?;
+    answers(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).then_some(port)
+}
+
+/// Whether a PostgreSQL server accepts TCP connections at the URL's host and port.
+#[must_use]
+pub fn server_answers(url: &str) -> bool {
+    answers(url)
+}
+
 fn start_private_cluster(dir: &Path, port: u16) -> anyhow::Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // Every test process comes here at once; the lock makes exactly one of them start it.
@@ -135,18 +179,7 @@ fn start_private_cluster(dir: &Path, port: u16) -> anyhow::Result<()> {
 /// # Errors
 /// When `pg_ctl stop` fails on a running cluster.
 pub fn stop_private_cluster(port: u16) -> anyhow::Result<()> {
-    let data = std::env::temp_dir()
-        .join(format!("qbo-sync-pg-{port}"))
-        .join("data");
-    if !data.join("postmaster.pid").exists() {
-        return Ok(());
-    }
-    let bin = postgres_bindir()?;
-    run_as_postgres(
-        is_root(),
-        &bin.join("pg_ctl"),
-        &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
-    )
+    stop_cluster_in(&std::env::temp_dir().join(format!("qbo-sync-pg-{port}")))
 }
 
 fn postgres_bindir() -> anyhow::Result<PathBuf> {

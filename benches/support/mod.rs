@@ -129,6 +129,7 @@ pub async fn connect(
             authorization_code: code,
             redirect_uri: REDIRECT.into(),
             refresh_token: String::new(),
+            ..Default::default()
         })
         .await?;
     Ok(())

@@ -61,7 +61,10 @@ fn check_credentials(checker: &mut Checker, request: &pb::ConnectCompanyRequest)
 }
 
 /// Converts a checked request into the domain request.
-fn connect_request(request: pb::ConnectCompanyRequest) -> Result<ConnectRequest, ApiError> {
+fn connect_request(
+    request: pb::ConnectCompanyRequest,
+    actor: String,
+) -> Result<ConnectRequest, ApiError> {
     let mut checker = Checker::new();
     let tenant = checker.id("tenant_id", &request.tenant_id, TenantId::parse);
     let realm = checker.id("realm_id", &request.realm_id, RealmId::parse);
@@ -71,6 +74,11 @@ fn connect_request(request: pb::ConnectCompanyRequest) -> Result<ConnectRequest,
         pb::QboEnvironment::Unspecified as i32,
     );
     check_credentials(&mut checker, &request);
+    checker.text(
+        "on_behalf_of",
+        &request.on_behalf_of,
+        crate::domain::MAX_ID_BYTES,
+    );
     let (Some(tenant), Some(realm), Some(environment)) = (tenant, realm, environment) else {
         return Err(checker.into_error());
     };
@@ -88,6 +96,9 @@ fn connect_request(request: pb::ConnectCompanyRequest) -> Result<ConnectRequest,
         realm,
         environment: environment_of(environment),
         credential,
+        reset_links: request.reset_links,
+        actor,
+        on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(request.on_behalf_of),
     })
 }
 
@@ -105,15 +116,20 @@ impl ConnectionService for ConnectionApi {
         &self,
         request: Request<pb::ConnectCompanyRequest>,
     ) -> Result<Response<pb::ConnectCompanyResponse>, Status> {
-        authorize(&request, Scope::Admin, &request.get_ref().tenant_id)?;
-        let request = connect_request(request.into_inner())?;
-        let connection = self
+        let caller = authorize(&request, Scope::Admin, &request.get_ref().tenant_id)?;
+        let request = connect_request(request.into_inner(), caller.to_string())?;
+        let connected = self
             .connections
             .connect(request)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ConnectCompanyResponse {
-            connection: Some(convert::connection(connection)),
+            connection: Some(convert::connection(connected.connection)),
+            previous_realm_id: connected
+                .previous_realm
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            archived_links: connected.archived_links,
         }))
     }
 

@@ -206,6 +206,7 @@ pub fn link_event(event: LinkEventRow) -> pb::LinkEvent {
         "unlink" => pb::LinkEventAction::Unlink,
         "replace" => pb::LinkEventAction::Replace,
         "repoint" => pb::LinkEventAction::Repoint,
+        "archive" => pb::LinkEventAction::Archive,
         _ => pb::LinkEventAction::Unspecified,
     };
     pb::LinkEvent {

@@ -157,8 +157,8 @@ where
                     tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "rpc finished");
                 }
                 let code_label = format!("{code:?}");
-                metrics::counter!("qbo_sync_grpc_requests_total", "rpc" => rpc.clone(), "code" => code_label).increment(1);
-                metrics::histogram!("qbo_sync_grpc_request_duration_seconds", "rpc" => rpc).record(elapsed.as_secs_f64());
+                metrics::counter!("qbo_sync_grpc_requests_total", "rpc" => rpc.clone(), "code" => code_label.clone()).increment(1);
+                metrics::histogram!("qbo_sync_grpc_request_duration_seconds", "rpc" => rpc, "code" => code_label).record(elapsed.as_secs_f64());
                 Ok(match permit {
                     Some(Ok(permit)) => response.map(|body| Body::new(Permitted { body, _permit: permit })),
                     _ => response,

@@ -20,7 +20,8 @@ use crate::{
     domain::{RealmId, TenantId},
     store::{
         StoreError,
-        connections::{self, Connection, ConnectionState, SealedTokens},
+        connections::{self, Connected, Connection, ConnectionState, RealmChange, SealedTokens},
+        notify::{self, Notice},
     },
 };
 
@@ -71,7 +72,15 @@ pub struct TokenManager {
     app: OAuthApp,
     http: reqwest::Client,
     skew: Duration,
-    cache: Mutex<HashMap<TenantId, AccessToken>>,
+    cache: Mutex<TokenCache>,
+}
+
+/// Access tokens by tenant, and a count of the changes announced so far: a token read before
+/// a change is not kept after it (it may belong to the company the tenant just left).
+#[derive(Debug, Default)]
+struct TokenCache {
+    tokens: HashMap<TenantId, AccessToken>,
+    changes: u64,
 }
 
 impl TokenManager {
@@ -91,11 +100,13 @@ impl TokenManager {
             app,
             http,
             skew,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(TokenCache::default()),
         }
     }
 
-    /// Exchanges an authorization code (from the OAuth redirect) and stores the connection.
+    /// Exchanges an authorization code (from the OAuth redirect) and stores the connection;
+    /// `on_change` says what happens to the links of another company the tenant was connected
+    /// to (see [`connections::upsert_connected`]).
     ///
     /// # Errors
     /// [`QboError::NeedsReauth`] when Intuit refuses the code (`invalid_grant`: reused or
@@ -110,13 +121,14 @@ impl TokenManager {
         environment: &str,
         code: &SecretString,
         redirect_uri: &str,
-    ) -> Result<(), QboError> {
+        on_change: RealmChange<'_>,
+    ) -> Result<Connected, QboError> {
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.expose_secret()),
             ("redirect_uri", redirect_uri),
         ];
-        self.connect_with_grant(tenant, realm, environment, &form)
+        self.connect_with_grant(tenant, realm, environment, &form, on_change)
             .await
     }
 
@@ -126,13 +138,14 @@ impl TokenManager {
     /// [`QboError::NotConnected`] or [`QboError::NeedsReauth`] by connection state, and the
     /// errors of a refresh.
     pub async fn access_token(&self, tenant: &TenantId) -> Result<AccessToken, QboError> {
+        let seen = self.changes_seen();
         if let Some(cached) = self.cached(tenant) {
             return Ok(cached);
         }
         let conn = load(&self.pool, tenant).await?;
         check_state(&conn)?;
         if let Some(token) = self.usable_token(&conn)? {
-            self.remember(tenant, &token);
+            self.remember(tenant, &token, seen);
             return Ok(token);
         }
         self.refresh(tenant, conn.token_generation).await
@@ -158,6 +171,7 @@ impl TokenManager {
         tenant: &TenantId,
         stale_generation: i64,
     ) -> Result<AccessToken, QboError> {
+        let seen = self.changes_seen();
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let conn = match connections::lock_for_refresh(&mut tx, tenant).await {
             Err(StoreError::NotFound { .. }) => return Err(QboError::NotConnected),
@@ -170,7 +184,7 @@ impl TokenManager {
             // Another replica (or task) refreshed while we waited for the lock.
             tx.commit().await.map_err(StoreError::from)?;
             debug!("qbo.oauth.refresh.reused");
-            self.remember(tenant, &token);
+            self.remember(tenant, &token, seen);
             return Ok(token);
         }
         let refresh_enc = conn
@@ -184,7 +198,14 @@ impl TokenManager {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.expose_secret()),
         ];
-        match self.call_token_endpoint(&form).await {
+        let granted = self.call_token_endpoint(&form).await;
+        let outcome = match &granted {
+            Ok(_) => "ok",
+            Err(GrantError::InvalidGrant) => "invalid_grant",
+            Err(GrantError::Other(_)) => "error",
+        };
+        metrics::counter!("qbo_sync_qbo_token_refreshes_total", "outcome" => outcome).increment(1);
+        match granted {
             Ok(grant) => {
                 let sealed = self.seal(tenant, &conn.realm_id, &grant)?;
                 let generation =
@@ -196,7 +217,7 @@ impl TokenManager {
                     generation,
                     expires_at: grant.access_expires_at,
                 };
-                self.remember(tenant, &token);
+                self.remember(tenant, &token, seen);
                 Ok(token)
             }
             Err(GrantError::InvalidGrant) => {
@@ -295,21 +316,62 @@ impl TokenManager {
     fn cached(&self, tenant: &TenantId) -> Option<AccessToken> {
         let cache = self.cache.lock().ok()?;
         cache
+            .tokens
             .get(tenant)
             .filter(|t| self.fresh(t.expires_at))
             .cloned()
     }
 
-    fn remember(&self, tenant: &TenantId, token: &AccessToken) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(tenant.clone(), token.clone());
+    /// The number of changes forgotten so far; a token read after this call is kept only if
+    /// none comes before it is remembered.
+    fn changes_seen(&self) -> u64 {
+        self.cache.lock().map_or(u64::MAX, |c| c.changes)
+    }
+
+    fn remember(&self, tenant: &TenantId, token: &AccessToken, seen: u64) {
+        if let Ok(mut cache) = self.cache.lock()
+            && cache.changes == seen
+        {
+            cache.tokens.insert(tenant.clone(), token.clone());
         }
     }
 
-    fn forget(&self, tenant: &TenantId) {
+    /// Drops the tenant's cached token, and keeps any token read before now from being cached.
+    pub fn forget(&self, tenant: &TenantId) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(tenant);
+            cache.changes += 1;
+            cache.tokens.remove(tenant);
         }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.changes += 1;
+            cache.tokens.clear();
+        }
+    }
+
+    /// Drops a tenant's cached token as soon as any replica announces that its connection
+    /// changed (reconnected, possibly to another company; disconnected; needs
+    /// re-authorisation), until `stop`. While the subscription is down nothing is cached for
+    /// long: every (re)subscription starts by dropping the whole cache, since announcements
+    /// made meanwhile are lost.
+    pub async fn forget_on_change(&self, stop: tokio_util::sync::CancellationToken) {
+        let channel = connections::CONNECTIONS_CHANNEL;
+        notify::follow(
+            &self.pool,
+            channel,
+            "connections",
+            stop,
+            |notice| match notice {
+                Notice::Payload(payload) => match TenantId::parse(payload) {
+                    Ok(tenant) => self.forget(&tenant),
+                    Err(_) => self.forget_all(),
+                },
+                Notice::Subscribed | Notice::Gap => self.forget_all(),
+            },
+        )
+        .await;
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     quickbooks::QboError,
     store::{
         StoreError,
-        connections::{self, ConnectionState},
+        connections::{self, Connected, ConnectionState, RealmChange},
     },
 };
 
@@ -43,12 +43,13 @@ impl TokenManager {
         realm: &RealmId,
         environment: &str,
         refresh_token: &SecretString,
-    ) -> Result<(), QboError> {
+        on_change: RealmChange<'_>,
+    ) -> Result<Connected, QboError> {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
         ];
-        self.connect_with_grant(tenant, realm, environment, &form)
+        self.connect_with_grant(tenant, realm, environment, &form, on_change)
             .await
     }
 
@@ -58,16 +59,25 @@ impl TokenManager {
         realm: &RealmId,
         environment: &str,
         form: &[(&str, &str)],
-    ) -> Result<(), QboError> {
+        on_change: RealmChange<'_>,
+    ) -> Result<Connected, QboError> {
         let grant = match self.call_token_endpoint(form).await {
             Ok(grant) => grant,
             Err(GrantError::InvalidGrant) => return Err(QboError::NeedsReauth),
             Err(GrantError::Other(e)) => return Err(e),
         };
         let sealed = self.seal(tenant, realm, &grant)?;
-        connections::upsert_connected(&self.pool, tenant, realm, environment, &sealed).await?;
+        let connected = connections::upsert_connected(
+            &self.pool,
+            tenant,
+            realm,
+            environment,
+            &sealed,
+            on_change,
+        )
+        .await?;
         self.forget(tenant);
-        Ok(())
+        Ok(connected)
     }
 
     /// Disconnects the tenant: under the connection's row lock (so no refresh rotates the

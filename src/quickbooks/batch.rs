@@ -15,9 +15,9 @@ use super::{
     error::{Answer, classify, json_fault},
     limiter::{CallKind, Lane},
     model::{BatchEnvelope, BatchItemRequestDto, BatchRequestDto, CustomerEnvelope},
-    types::{CreateOutcome, NewCustomer, RequestId},
+    types::{CreateOutcome, NewCustomer, QboCustomer, RequestId},
 };
-use crate::domain::TenantId;
+use crate::domain::{RealmId, TenantId};
 
 /// One customer to create in a batch, with its own deterministic request id.
 #[derive(Debug, Clone)]
@@ -63,10 +63,11 @@ impl QboClient {
                 break;
             }
             match self.send_batch(tenant, chunk, &pending, lane).await {
-                Ok(answers) => {
+                Ok((answers, realm)) => {
                     for (index, answer) in answers {
+                        let item = &chunk[index];
                         results[index] =
-                            Some(self.finish_item(tenant, &chunk[index], answer, lane).await);
+                            Some(self.finish_item(tenant, item, answer, &realm, lane).await);
                     }
                 }
                 Err(QboError::Transport {
@@ -93,14 +94,14 @@ impl QboClient {
             .collect())
     }
 
-    /// Sends the `pending` items; returns (index, item answer) pairs.
+    /// Sends the `pending` items; returns (index, item answer) pairs and the answering company.
     async fn send_batch(
         &self,
         tenant: &TenantId,
         chunk: &[BatchCreate],
         pending: &[usize],
         lane: Lane,
-    ) -> Result<Vec<(usize, Value)>, QboError> {
+    ) -> Result<(Vec<(usize, Value)>, RealmId), QboError> {
         let ids: Vec<&RequestId> = pending.iter().map(|i| &chunk[*i].request_id).collect();
         let request = BatchRequestDto {
             items: pending
@@ -122,7 +123,8 @@ impl QboClient {
             idempotent: false,
             op: "qbo.batch",
         };
-        let envelope: BatchEnvelope = decode(self.execute(tenant, &call).await?, "batch")?;
+        let reply = self.execute(tenant, &call).await?;
+        let envelope: BatchEnvelope = decode(reply.value, "batch")?;
         let mut by_bid: HashMap<String, Value> = envelope
             .items
             .into_iter()
@@ -131,7 +133,7 @@ impl QboClient {
                 Some((bid, item))
             })
             .collect();
-        pending
+        let answers = pending
             .iter()
             .map(|i| {
                 by_bid
@@ -139,7 +141,8 @@ impl QboClient {
                     .map(|v| (*i, v))
                     .ok_or_else(|| QboError::Decode(format!("batch answer lacks bId {i}")))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((answers, reply.realm))
     }
 
     async fn finish_item(
@@ -147,12 +150,14 @@ impl QboClient {
         tenant: &TenantId,
         item: &BatchCreate,
         answer: Value,
+        realm: &RealmId,
         lane: Lane,
     ) -> Result<CreateOutcome, QboError> {
         let (_, faults) = json_fault(&answer);
         if faults.is_empty() {
             let envelope: CustomerEnvelope = decode(answer, "batch item")?;
-            return Ok(CreateOutcome::Created(envelope.customer.into()));
+            let created = QboCustomer::from_dto(envelope.customer, realm);
+            return Ok(CreateOutcome::Created(created));
         }
         let body = serde_json::to_vec(&answer).unwrap_or_default();
         // Items carry no HTTP status of their own: 400 makes the parser read the Fault.

@@ -26,7 +26,11 @@ use super::{
     limiter::{CallKind, Lane, Limiter, LimiterSettings},
     model::canonicalize_keys,
 };
-use crate::{config::QboConfig, crypto::TokenCipher, domain::TenantId};
+use crate::{
+    config::QboConfig,
+    crypto::TokenCipher,
+    domain::{RealmId, TenantId},
+};
 
 /// Knobs of the client besides the limiter's.
 #[derive(Debug, Clone)]
@@ -65,6 +69,14 @@ pub(crate) struct Call {
     pub idempotent: bool,
     /// Span-like name for logs, e.g. `qbo.customer.read`.
     pub op: &'static str,
+}
+
+/// A successful answer and the company that gave it.
+pub(crate) struct Reply {
+    /// The JSON body, keys in canonical spelling.
+    pub value: Value,
+    /// The realm of the token the call was made with.
+    pub realm: RealmId,
 }
 
 struct RawAnswer {
@@ -137,28 +149,41 @@ impl QboClient {
     }
 
     /// Runs one call with the retry rules of this module and returns the JSON answer with
-    /// canonical key spelling.
-    pub(crate) async fn execute(&self, tenant: &TenantId, call: &Call) -> Result<Value, QboError> {
+    /// canonical key spelling, and the company that answered (the realm of the token used).
+    pub(crate) async fn execute(&self, tenant: &TenantId, call: &Call) -> Result<Reply, QboError> {
         let mut token = self.tokens.access_token(tenant).await?;
         let (mut refreshed, mut resent_500, mut transport_retries) = (false, false, 0u32);
         let started = Instant::now();
         let mut backoffs = 0u32;
         loop {
+            let waited = Instant::now();
             let permit = self
                 .limiter
                 .acquire(&token.realm, call.lane, call.kind)
                 .await?;
+            metrics::histogram!("qbo_sync_qbo_limiter_wait_seconds", "lane" => call.lane.label())
+                .record(waited.elapsed().as_secs_f64());
             let outcome = self.send_once(&token, call).await;
             permit.release().await?;
-            let error = match outcome {
+            let answer = match outcome {
                 Ok(raw) => match self.interpret(call, &raw) {
-                    Ok(value) => return Ok(value),
+                    Ok(value) => Ok(value),
                     Err(e) => {
                         self.log_failure(call, &raw, &e);
-                        (e, raw.retry_after)
+                        Err((e, raw.retry_after))
                     }
                 },
-                Err(e) => (e, None),
+                Err(e) => Err((e, None)),
+            };
+            record_call(call, answer.as_ref().err().map(|(e, _)| e));
+            let error = match answer {
+                Ok(value) => {
+                    return Ok(Reply {
+                        value,
+                        realm: token.realm,
+                    });
+                }
+                Err(error) => error,
             };
             match error {
                 (QboError::Unauthorized, _) if !refreshed => {
@@ -314,4 +339,14 @@ pub(crate) fn intuit_tid(headers: &HeaderMap) -> String {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Counts one QBO request by endpoint and outcome, and each throttling answer.
+fn record_call(call: &Call, error: Option<&QboError>) {
+    let outcome = error.map_or("ok", QboError::outcome_label);
+    metrics::counter!("qbo_sync_qbo_requests_total", "endpoint" => call.op, "outcome" => outcome)
+        .increment(1);
+    if matches!(error, Some(QboError::Throttled { .. })) {
+        metrics::counter!("qbo_sync_qbo_throttled_total", "endpoint" => call.op).increment(1);
+    }
 }

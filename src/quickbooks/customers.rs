@@ -17,7 +17,7 @@ use super::{
         RequestId, parse_qbo_time,
     },
 };
-use crate::domain::TenantId;
+use crate::domain::{RealmId, TenantId};
 
 /// How often a create whose answer was lost is looked up and sent again.
 const UNCERTAIN_CREATE_ROUNDS: u32 = 3;
@@ -45,9 +45,9 @@ impl QboClient {
             idempotent: true,
             op: "qbo.customer.read",
         };
-        let value = self.execute(tenant, &call).await?;
-        let envelope: CustomerEnvelope = decode(value, "customer")?;
-        Ok(envelope.customer.into())
+        let reply = self.execute(tenant, &call).await?;
+        let envelope: CustomerEnvelope = decode(reply.value, "customer")?;
+        Ok(QboCustomer::from_dto(envelope.customer, &reply.realm))
     }
 
     /// Runs one customer query page in `ORDERBY Id` order. `start` is 1-based; `max_results`
@@ -72,12 +72,12 @@ impl QboClient {
         };
         let size = max_results.clamp(1, 1000);
         let statement = query::select("Customer", &filters, start.max(1), size);
-        let envelope = self.run_query(tenant, statement, lane).await?;
+        let (envelope, realm) = self.run_query(tenant, statement, lane).await?;
         let customers: Vec<QboCustomer> = envelope
             .query_response
             .customer
             .into_iter()
-            .map(Into::into)
+            .map(|c| QboCustomer::from_dto(c, &realm))
             .collect();
         let more = customers.len() >= size as usize;
         Ok(CustomerPage { customers, more })
@@ -98,7 +98,7 @@ impl QboClient {
             statement.push_str(" WHERE ");
             statement.push_str(query::ACTIVE_OR_INACTIVE);
         }
-        let envelope = self.run_query(tenant, statement, lane).await?;
+        let (envelope, _) = self.run_query(tenant, statement, lane).await?;
         envelope
             .query_response
             .total_count
@@ -110,7 +110,7 @@ impl QboClient {
         tenant: &TenantId,
         statement: String,
         lane: Lane,
-    ) -> Result<QueryEnvelope, QboError> {
+    ) -> Result<(QueryEnvelope, RealmId), QboError> {
         let call = Call {
             method: Method::GET,
             path: "query".to_owned(),
@@ -121,7 +121,8 @@ impl QboClient {
             idempotent: true,
             op: "qbo.query",
         };
-        decode(self.execute(tenant, &call).await?, "query")
+        let reply = self.execute(tenant, &call).await?;
+        Ok((decode(reply.value, "query")?, reply.realm))
     }
 
     /// Creates a customer with the deterministic `request_id`. A lost answer (timeout,
@@ -155,9 +156,10 @@ impl QboClient {
         let mut last = None;
         for _ in 0..UNCERTAIN_CREATE_ROUNDS {
             match self.execute(tenant, &call).await {
-                Ok(value) => {
-                    let envelope: CustomerEnvelope = decode(value, "customer create")?;
-                    return Ok(CreateOutcome::Created(envelope.customer.into()));
+                Ok(reply) => {
+                    let envelope: CustomerEnvelope = decode(reply.value, "customer create")?;
+                    let created = QboCustomer::from_dto(envelope.customer, &reply.realm);
+                    return Ok(CreateOutcome::Created(created));
                 }
                 Err(QboError::DuplicateName { existing_id }) => {
                     return self
@@ -220,10 +222,9 @@ impl QboClient {
                 op: "qbo.customer.update",
             };
             match self.execute(tenant, &call).await {
-                Ok(value) => {
-                    return Ok(decode::<CustomerEnvelope>(value, "customer update")?
-                        .customer
-                        .into());
+                Ok(reply) => {
+                    let envelope: CustomerEnvelope = decode(reply.value, "customer update")?;
+                    return Ok(QboCustomer::from_dto(envelope.customer, &reply.realm));
                 }
                 Err(QboError::StaleObject) => {
                     let current = self.read_customer(tenant, id, lane).await?;
@@ -267,13 +268,14 @@ impl QboClient {
             idempotent: true,
             op: "qbo.cdc",
         };
-        let envelope: CdcEnvelope = decode(self.execute(tenant, &call).await?, "cdc")?;
+        let reply = self.execute(tenant, &call).await?;
+        let envelope: CdcEnvelope = decode(reply.value, "cdc")?;
         let customers: Vec<QboCustomer> = envelope
             .cdc_response
             .into_iter()
             .flat_map(|r| r.query_response)
             .flat_map(|q| q.customer)
-            .map(Into::into)
+            .map(|c| QboCustomer::from_dto(c, &reply.realm))
             .collect();
         let server_time = envelope.time.as_ref().and_then(time_of);
         let truncated = customers.len() >= 1000;

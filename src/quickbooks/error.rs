@@ -100,6 +100,30 @@ pub enum QboError {
 }
 
 impl QboError {
+    /// A short, bounded label for metrics (`qbo_sync_qbo_requests_total{outcome}`).
+    #[must_use]
+    pub fn outcome_label(&self) -> &'static str {
+        match self {
+            Self::DuplicateName { .. } => "duplicate_name",
+            Self::StaleObject => "stale_object",
+            Self::NotFound => "not_found",
+            Self::Throttled { .. } => "throttled",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::ValidationFault { .. } => "validation_fault",
+            Self::Server { .. } => "server_error",
+            Self::Transport { .. } => "transport",
+            Self::Decode(_) => "decode",
+            Self::NeedsReauth => "needs_reauth",
+            Self::NotConnected => "not_connected",
+            Self::InvalidClient => "invalid_client",
+            Self::TokenEndpoint { .. } => "token_endpoint",
+            Self::Store(_) => "store",
+            Self::Crypto(_) => "crypto",
+            Self::Config(_) => "config",
+        }
+    }
+
     /// Whether waiting and trying again is the fix (throttling, 503-like outages). The caller
     /// should reschedule without spending an attempt of its budget.
     #[must_use]

@@ -59,6 +59,17 @@ pub enum Lane {
     Background,
 }
 
+impl Lane {
+    /// The metrics label.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Background => "background",
+        }
+    }
+}
+
 /// What the permit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {

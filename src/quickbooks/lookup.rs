@@ -103,13 +103,12 @@ impl QboClient {
                 query::ACTIVE_OR_INACTIVE.to_owned(),
             ];
             let statement = query::select("Customer", &filters, 1, 1000);
-            let page: Vec<QboCustomer> = self
-                .run_query(tenant, statement, lane)
-                .await?
+            let (envelope, realm) = self.run_query(tenant, statement, lane).await?;
+            let page: Vec<QboCustomer> = envelope
                 .query_response
                 .customer
                 .into_iter()
-                .map(Into::into)
+                .map(|c| QboCustomer::from_dto(c, &realm))
                 .collect();
             found.truncated |= page.len() >= 1000;
             let folded = name_key(&variant);
@@ -206,6 +205,7 @@ impl QboClient {
         let response = self
             .run_query(tenant, statement, lane)
             .await?
+            .0
             .query_response;
         Ok(match kind {
             NameHolderKind::Customer => response

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::model::{CustomerDto, CustomerWriteDto, EmailDto, NamedEntityDto, PhoneDto, RefDto};
-use crate::domain::{DigitCustomerId, TenantId};
+use crate::domain::{DigitCustomerId, RealmId, TenantId};
 
 /// A QBO customer as last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +40,13 @@ pub struct QboCustomer {
     pub last_updated: Option<DateTime<Utc>>,
     /// CDC reported the object as `status: "Deleted"` (e.g. merged away).
     pub deleted: bool,
+    /// The company the customer was read from (its ids mean nothing in another).
+    pub realm: RealmId,
 }
 
-impl From<CustomerDto> for QboCustomer {
-    fn from(dto: CustomerDto) -> Self {
+impl QboCustomer {
+    /// The customer QBO sent, read from the company `realm`.
+    pub(crate) fn from_dto(dto: CustomerDto, realm: &RealmId) -> Self {
         let last_updated = dto
             .meta_data
             .and_then(|m| m.last_updated_time)
@@ -67,6 +70,7 @@ impl From<CustomerDto> for QboCustomer {
             family_name: dto.family_name,
             email: dto.primary_email_addr.and_then(|e| e.address),
             phone: dto.primary_phone.and_then(|p| p.free_form_number),
+            realm: realm.clone(),
         }
     }
 }
@@ -372,7 +376,7 @@ mod tests {
             r#"{"Id":"1","SyncToken":"3","DisplayName":"A","CompanyName":"C","Active":true}"#,
         )
         .unwrap();
-        let current = QboCustomer::from(dto);
+        let current = QboCustomer::from_dto(dto, &RealmId::parse("1").unwrap());
         let patch = CustomerPatch {
             company_name: Some("C".into()),
             ..CustomerPatch::default()

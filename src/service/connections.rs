@@ -15,7 +15,7 @@ use crate::{
     quickbooks::{QboClient, QboError, auth::RevokeOutcome},
     store::{
         self, StoreError,
-        connections::{self, Connection, ConnectionState},
+        connections::{self, Connection, ConnectionState, RealmChange},
     },
 };
 
@@ -38,6 +38,21 @@ pub enum ConnectionError {
         field: &'static str,
         /// What happened and what to do.
         message: &'static str,
+    },
+    /// The tenant is connected to another company and has links there; connecting would
+    /// leave them naming ids of the wrong company.
+    #[error(
+        "the tenant has {links} link(s) to customers of QBO company {from}; connecting company \
+         {to} would leave them naming the wrong company's ids: pass reset_links=true to archive \
+         them (their history stays in the audit trail), or connect company {from} again"
+    )]
+    RealmChangeWithLinks {
+        /// The company the tenant is connected to.
+        from: RealmId,
+        /// The company asked for.
+        to: RealmId,
+        /// How many links the tenant has.
+        links: u64,
     },
     /// The tenant never connected.
     #[error("connection '{tenant}' not found")]
@@ -98,6 +113,23 @@ pub struct ConnectRequest {
     pub environment: Environment,
     /// The consent.
     pub credential: Credential,
+    /// Archive the links of another company the tenant is connected to, rather than refuse.
+    pub reset_links: bool,
+    /// Who asked (the caller's name), recorded with archived links.
+    pub actor: String,
+    /// The end user the caller acts for, if it said.
+    pub on_behalf_of: Option<String>,
+}
+
+/// What connecting did.
+#[derive(Debug)]
+pub struct Connected {
+    /// The connection now.
+    pub connection: Connection,
+    /// The company the tenant was connected to before, when it was another one.
+    pub previous_realm: Option<RealmId>,
+    /// How many links of that company were archived.
+    pub archived_links: u64,
 }
 
 /// Why this process cannot talk to QBO's OAuth endpoints.
@@ -150,12 +182,15 @@ impl Connections {
     }
 
     /// Validates the credential at Intuit and stores the (encrypted) tokens, replacing the
-    /// tenant's earlier connection. Nothing is stored when anything fails.
+    /// tenant's earlier connection. When that was another company, its links are archived
+    /// (`reset_links`) or the connect is refused while there are any, and what else names the
+    /// old company's ids is dropped. Nothing is stored when anything fails.
     ///
     /// # Errors
-    /// FAILED_PRECONDITION when unconfigured or the company is live for another tenant;
-    /// INVALID_ARGUMENT when Intuit refuses the code or token; the QBO errors otherwise.
-    pub async fn connect(&self, request: ConnectRequest) -> Result<Connection, ConnectionError> {
+    /// FAILED_PRECONDITION when unconfigured, the company is live for another tenant, or the
+    /// tenant has links in another company and `reset_links` is false; INVALID_ARGUMENT when
+    /// Intuit refuses the code or token; the QBO errors otherwise.
+    pub async fn connect(&self, request: ConnectRequest) -> Result<Connected, ConnectionError> {
         let qbo = self
             .qbo
             .as_ref()
@@ -165,33 +200,103 @@ impl Connections {
             realm,
             environment,
             credential,
+            reset_links,
+            actor,
+            on_behalf_of,
         } = request;
-        // Checked first so a company owned elsewhere never costs the caller its code.
+        // Checked first so a refusal never costs the caller its code (the store checks both
+        // again under the row lock).
         if let Some(owner) = connections::live_tenant_of_realm(&self.pool, &realm).await?
             && owner != tenant
         {
             return Err(realm_taken(&realm));
         }
+        if !reset_links {
+            self.refuse_realm_change_with_links(&tenant, &realm).await?;
+        }
+        let on_change = if reset_links {
+            RealmChange::ArchiveLinks {
+                actor: &actor,
+                on_behalf_of: on_behalf_of.as_deref(),
+            }
+        } else {
+            RealmChange::Refuse
+        };
         let tokens = qbo.tokens();
         let env = environment.as_str();
         let outcome = match &credential {
             Credential::Code { code, redirect_uri } => {
                 tokens
-                    .connect_with_code(&tenant, &realm, env, code, redirect_uri)
+                    .connect_with_code(&tenant, &realm, env, code, redirect_uri, on_change)
                     .await
             }
             Credential::RefreshToken(token) => {
                 tokens
-                    .connect_with_refresh_token(&tenant, &realm, env, token)
+                    .connect_with_refresh_token(&tenant, &realm, env, token, on_change)
                     .await
             }
         };
-        outcome.map_err(|e| connect_error(e, &credential, &realm))?;
+        let done = match outcome {
+            Ok(done) => done,
+            Err(QboError::Store(e)) if e.is_conflict_on("links_connection_fkey") => {
+                // Links appeared between the check and the write.
+                return Err(self.realm_change_error(&tenant, &realm).await);
+            }
+            Err(e) => return Err(connect_error(e, &credential, &realm)),
+        };
         // Jobs parked while the company was not connected can run now.
         let mut db = self.pool.acquire().await.map_err(StoreError::from)?;
         let unparked = store::jobs::unpark_tenant_jobs(&mut db, &tenant).await?;
-        info!(tenant = %tenant, realm = %realm, unparked, "company connected");
-        self.get(&tenant).await
+        drop(db);
+        match &done.previous_realm {
+            Some(previous) => info!(tenant = %tenant, realm = %realm, previous_realm = %previous,
+                archived_links = done.archived_links, unparked,
+                "company connected in place of another; its links archived, its mirror dropped"),
+            None => info!(tenant = %tenant, realm = %realm, unparked, "company connected"),
+        }
+        Ok(Connected {
+            connection: self.get(&tenant).await?,
+            previous_realm: done.previous_realm,
+            archived_links: done.archived_links,
+        })
+    }
+
+    /// FAILED_PRECONDITION when the tenant is connected to another company than `realm` and
+    /// has links there.
+    async fn refuse_realm_change_with_links(
+        &self,
+        tenant: &TenantId,
+        realm: &RealmId,
+    ) -> Result<(), ConnectionError> {
+        let current = match connections::load_connection(&self.pool, tenant).await {
+            Ok(current) => current,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if current.realm_id == *realm {
+            return Ok(());
+        }
+        let mut db = self.pool.acquire().await.map_err(StoreError::from)?;
+        let links = store::links::count_links(&mut db, tenant).await?;
+        if links == 0 {
+            return Ok(());
+        }
+        Err(ConnectionError::RealmChangeWithLinks {
+            from: current.realm_id,
+            to: realm.clone(),
+            links,
+        })
+    }
+
+    /// The refusal for a realm change that met links in the store.
+    async fn realm_change_error(&self, tenant: &TenantId, realm: &RealmId) -> ConnectionError {
+        match self.refuse_realm_change_with_links(tenant, realm).await {
+            Err(refused) => refused,
+            // The links went away again; say what happened without inventing figures.
+            Ok(()) => ConnectionError::Store(StoreError::Conflict {
+                constraint: "links_connection_fkey".into(),
+            }),
+        }
     }
 
     /// The tenant's connection.

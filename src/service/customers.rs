@@ -1,12 +1,14 @@
 //! What happens when Digit reports customers, and where a customer stands.
 
+use std::collections::HashMap;
+
 use sqlx::{PgConnection, PgPool};
 
 use super::candidates::mirror_candidates;
-use super::push::{UPDATE_CUSTOMER_JOB, push_dedupe_key, push_job, update_dedupe_key};
+use super::push::{PUSH_CUSTOMER_JOB, push_dedupe_key, push_job, update_job};
 use crate::{
     domain::{DigitCustomer, DigitCustomerId, Link, LinkState, TenantId},
-    store::{self, StoreError, customers::Upserted, jobs::NewJob, reviews::StoredCandidate},
+    store::{self, StoreError, customers::Upserted, reviews::StoredCandidate},
 };
 
 /// What recording customers or reading their state can fail with.
@@ -84,13 +86,19 @@ impl Customers {
         customer: &DigitCustomer,
         skip_push: bool,
     ) -> Result<UpsertOutcome, CustomerError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let outcome = upsert_in(&mut tx, tenant, customer, skip_push, Source::Interactive).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(outcome)
+        let mut outcomes = self
+            .upsert(tenant, &[customer], skip_push, Source::Interactive)
+            .await?;
+        outcomes.pop().ok_or_else(|| {
+            CustomerError::Store(StoreError::Corrupt("a batch of one gave no outcome".into()))
+        })
     }
 
-    /// Records several customers in one transaction; the caller has checked them already.
+    /// Records several customers in one transaction, with the jobs they need, and answers for
+    /// each in the order given; the caller has checked them already. A few statements serve
+    /// the whole batch. An id given more than once is recorded as if the customers were
+    /// upserted one after the other: the last one stays, and each answer says what its own
+    /// write found.
     ///
     /// # Errors
     /// [`CustomerError::Store`] when the store fails; nothing is changed then.
@@ -100,13 +108,32 @@ impl Customers {
         customers: &[DigitCustomer],
         skip_push: bool,
     ) -> Result<Vec<UpsertOutcome>, CustomerError> {
+        let customers: Vec<&DigitCustomer> = customers.iter().collect();
+        self.upsert(tenant, &customers, skip_push, Source::Bulk)
+            .await
+    }
+
+    /// Records `customers` in one transaction: one round of statements per occurrence of the
+    /// most repeated id (one round when the ids are distinct), since one statement cannot
+    /// write a row twice.
+    async fn upsert(
+        &self,
+        tenant: &TenantId,
+        customers: &[&DigitCustomer],
+        skip_push: bool,
+        source: Source,
+    ) -> Result<Vec<UpsertOutcome>, CustomerError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let mut outcomes = Vec::with_capacity(customers.len());
-        for customer in customers {
-            outcomes.push(upsert_in(&mut tx, tenant, customer, skip_push, Source::Bulk).await?);
+        let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; customers.len()];
+        for round in rounds(customers) {
+            let batch: Vec<&DigitCustomer> = round.iter().map(|&i| customers[i]).collect();
+            let done = upsert_in(&mut tx, tenant, &batch, skip_push, source).await?;
+            for (index, outcome) in round.into_iter().zip(done) {
+                outcomes[index] = Some(outcome);
+            }
         }
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(outcomes)
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     /// Says where a customer stands.
@@ -148,49 +175,120 @@ impl Customers {
     }
 }
 
-/// A new, active customer is pushed at once ("create in Digit first"): the push looks for it
-/// in QBO as the matcher would before it creates anything, so a customer someone already
-/// created in QBO is linked, not duplicated. A linked customer whose name, e-mail or phone
-/// changed gets a sparse update in QBO.
+/// Splits positions into rounds of distinct ids, in order: the n-th occurrence of an id goes
+/// into round n.
+fn rounds(customers: &[&DigitCustomer]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(customers.len());
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (index, customer) in customers.iter().enumerate() {
+        let occurrence = seen.entry(customer.id.as_str()).or_insert(0);
+        if rounds.len() <= *occurrence {
+            rounds.push(Vec::new());
+        }
+        rounds[*occurrence].push(index);
+        *occurrence += 1;
+    }
+    rounds
+}
+
+/// Records customers of distinct ids, each step one statement whatever their number: the
+/// rows, their links, their jobs, then what waits for those not linked.
 async fn upsert_in(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    customer: &DigitCustomer,
+    customers: &[&DigitCustomer],
     skip_push: bool,
     source: Source,
-) -> Result<UpsertOutcome, CustomerError> {
-    let Upserted {
-        created,
-        qbo_fields_changed,
-    } = store::customers::upsert_digit_customer(conn, tenant, customer).await?;
+) -> Result<Vec<UpsertOutcome>, CustomerError> {
+    let upserted = store::customers::upsert_digit_customers(conn, tenant, customers).await?;
+    let ids: Vec<String> = customers.iter().map(|c| c.id.as_str().to_owned()).collect();
+    let mut links: HashMap<String, Link> = store::links::get_links(conn, tenant, &ids)
+        .await?
+        .into_iter()
+        .map(|link| (link.digit_customer_id.as_str().to_owned(), link))
+        .collect();
+    let linked: Vec<bool> = ids.iter().map(|id| links.contains_key(id)).collect();
+    let push_queued = if skip_push {
+        vec![false; customers.len()]
+    } else {
+        queue_jobs(conn, tenant, customers, &upserted, &linked, source).await?
+    };
+    let states = states_in(conn, tenant, customers, &linked).await?;
+    Ok(ids
+        .iter()
+        .zip(upserted)
+        .zip(states.into_iter().zip(push_queued))
+        .map(|((id, done), (state, push_queued))| UpsertOutcome {
+            state,
+            created: done.created,
+            push_queued,
+            link: links.remove(id),
+        })
+        .collect())
+}
+
+/// Queues, in one statement and in the customers' order, a push for each new, active customer
+/// ("create in Digit first": the push looks for it in QBO as the matcher would before it
+/// creates anything, so a customer someone already created in QBO is linked, not duplicated)
+/// and a sparse update to QBO for each linked customer whose name, e-mail or phone changed.
+/// Returns, per customer, whether a push was queued.
+async fn queue_jobs(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    customers: &[&DigitCustomer],
+    upserted: &[Upserted],
+    linked: &[bool],
+    source: Source,
+) -> Result<Vec<bool>, CustomerError> {
     let priority = match source {
         Source::Interactive => store::jobs::PRIORITY_INTERACTIVE,
         Source::Bulk => store::jobs::PRIORITY_BACKGROUND,
     };
-    let mut push_queued = false;
-    if created && !skip_push && customer.active {
-        let job = push_job(&customer.id, priority);
-        push_queued = store::jobs::enqueue_job(conn, tenant, &job)
-            .await?
-            .is_some();
+    let (mut owners, mut jobs) = (Vec::new(), Vec::new());
+    for (index, customer) in customers.iter().enumerate() {
+        let done = upserted[index];
+        if done.created && customer.active {
+            owners.push(index);
+            jobs.push(push_job(&customer.id, priority));
+        } else if !done.created && done.qbo_fields_changed && linked[index] {
+            owners.push(index);
+            jobs.push(update_job(&customer.id, priority));
+        }
     }
-    let status = status_in(conn, tenant, &customer.id).await?;
-    if !created && qbo_fields_changed && !skip_push && status.state == LinkState::Linked {
-        let job = NewJob {
-            kind: UPDATE_CUSTOMER_JOB,
-            payload: serde_json::json!({ "digit_customer_id": customer.id.as_str() }),
-            priority,
-            dedupe_key: Some(update_dedupe_key(&customer.id)),
-            needs_connection: true,
+    let queued = store::jobs::enqueue_each(conn, tenant, &jobs).await?;
+    let mut push_queued = vec![false; customers.len()];
+    for ((index, job), id) in owners.into_iter().zip(&jobs).zip(queued) {
+        push_queued[index] = job.kind == PUSH_CUSTOMER_JOB && id.is_some();
+    }
+    Ok(push_queued)
+}
+
+/// Where each customer stands, as [`status_in`] says for one, with one read for those not
+/// linked (made after their pushes were queued).
+async fn states_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    customers: &[&DigitCustomer],
+    linked: &[bool],
+) -> Result<Vec<LinkState>, CustomerError> {
+    let unlinked: Vec<usize> = (0..customers.len()).filter(|&i| !linked[i]).collect();
+    let ids: Vec<&str> = unlinked.iter().map(|&i| customers[i].id.as_str()).collect();
+    let push_keys: Vec<String> = unlinked
+        .iter()
+        .map(|&i| push_dedupe_key(&customers[i].id))
+        .collect();
+    let waiting = store::customers::waiting_for(conn, tenant, &ids, &push_keys).await?;
+    let mut states = vec![LinkState::Linked; customers.len()];
+    for (index, waits) in unlinked.into_iter().zip(waiting) {
+        states[index] = if waits.open_review {
+            LinkState::PendingReview
+        } else if waits.live_push {
+            LinkState::PendingPush
+        } else {
+            LinkState::Unlinked
         };
-        store::jobs::enqueue_job(conn, tenant, &job).await?;
     }
-    Ok(UpsertOutcome {
-        state: status.state,
-        created,
-        push_queued,
-        link: status.link,
-    })
+    Ok(states)
 }
 
 /// Where a customer stands: linked, in review, being pushed, or none of these.

@@ -68,18 +68,7 @@ pub struct Verdict {
     pub repaired: bool,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct Facts {
-    known: bool,
-    display_name: Option<String>,
-    connection: Option<String>,
-    qbo_id: Option<String>,
-    qbo_name: Option<String>,
-    qbo_active: Option<bool>,
-    qbo_missing: Option<bool>,
-    review_id: Option<uuid::Uuid>,
-    pushing: bool,
-}
+type Facts = store::preflight::PreflightFacts;
 
 /// The preflight use case.
 #[derive(Debug, Clone)]
@@ -132,25 +121,7 @@ impl Preflight {
 
     /// The one read of the fast path.
     async fn facts(&self, tenant: &TenantId, digit: &DigitCustomerId) -> Result<Facts, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT c.id IS NOT NULL AS known, c.display_name, conn.state AS connection,
-                    l.qbo_customer_id AS qbo_id, q.display_name AS qbo_name,
-                    q.active AS qbo_active, q.missing AS qbo_missing, r.id AS review_id,
-                    EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = $1 AND j.dedupe_key = $3
-                            AND j.state IN ('queued', 'running', 'parked')) AS pushing
-             FROM (SELECT 1) AS one
-             LEFT JOIN digit_customers c ON c.tenant_id = $1 AND c.id = $2
-             LEFT JOIN connections conn ON conn.tenant_id = $1
-             LEFT JOIN links l ON l.tenant_id = $1 AND l.digit_customer_id = $2
-             LEFT JOIN qbo_customers q ON q.tenant_id = $1 AND q.qbo_id = l.qbo_customer_id
-             LEFT JOIN review_items r ON r.tenant_id = $1 AND r.digit_customer_id = $2
-                                     AND r.state = 'open'",
-        )
-        .bind(tenant.as_str())
-        .bind(digit.as_str())
-        .bind(push_dedupe_key(digit))
-        .fetch_one(&self.pool)
-        .await?)
+        store::preflight::preflight_facts(&self.pool, tenant, digit, &push_dedupe_key(digit)).await
     }
 
     async fn candidates(

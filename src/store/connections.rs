@@ -125,12 +125,48 @@ const COLUMNS: &str = "tenant_id, realm_id, environment, state, access_token_enc
      access_token_expires_at, refresh_token_enc, token_generation, last_error, \
      refresh_token_expires_at, connected_at, updated_at";
 
+/// What connecting to another company than the tenant's current one does with the links
+/// and the mirror of the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealmChange<'a> {
+    /// Refuse while the tenant has links (the mirror alone is a cache and is dropped).
+    Refuse,
+    /// Archive the links (to `archived_links`, each with an `archive` audit event by `actor`)
+    /// and drop everything else that names the old company's ids.
+    ArchiveLinks {
+        /// Who asked (a caller's name).
+        actor: &'a str,
+        /// The end user the caller acted for, if it said.
+        on_behalf_of: Option<&'a str>,
+    },
+}
+
+/// What recording a connection did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The new token generation.
+    pub generation: i64,
+    /// The company the tenant was connected to before, when it was another one.
+    pub previous_realm: Option<RealmId>,
+    /// How many links of the previous company were archived.
+    pub archived_links: u64,
+}
+
+/// The LISTEN/NOTIFY channel announcing that a tenant's connection changed (its tokens or its
+/// company moved); the payload is the tenant id. Every replica drops its cached token for it.
+pub const CONNECTIONS_CHANNEL: &str = "qbo_sync_connections";
+
 /// Records a freshly authorized connection (after the OAuth code exchange), replacing any
-/// earlier one of the tenant. Returns the new token generation.
+/// earlier one of the tenant, and announces the change on [`CONNECTIONS_CHANNEL`]. When the
+/// tenant was connected to another company, `on_change` decides what happens to that
+/// company's links; its mirror, open review items, rejected pairs and change watermark are
+/// dropped (their ids mean nothing in the new company), its active sync run is cancelled and
+/// the next automatic sync is due at once. All of it is one transaction.
 ///
 /// # Errors
 /// [`StoreError::Conflict`] on `connections_live_realm_key` when another tenant is live on
-/// the realm; [`StoreError::Database`] otherwise.
+/// the realm, or on `links_connection_fkey` when the tenant has links in another company and
+/// `on_change` is [`RealmChange::Refuse`]; [`StoreError::Database`] otherwise.
 #[instrument(name = "db.connections.upsert_connected", skip_all, err)]
 pub async fn upsert_connected(
     pool: &PgPool,
@@ -138,7 +174,24 @@ pub async fn upsert_connected(
     realm: &RealmId,
     environment: &str,
     tokens: &SealedTokens,
-) -> Result<i64, StoreError> {
+    on_change: RealmChange<'_>,
+) -> Result<Connected, StoreError> {
+    let mut tx = pool.begin().await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT realm_id FROM connections WHERE tenant_id = $1 FOR UPDATE")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let previous_realm = match current {
+        Some(old) if old != realm.as_str() => {
+            Some(RealmId::parse(old).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let mut archived_links = 0;
+    if let Some(old) = &previous_realm {
+        archived_links = retire_realm(&mut tx, tenant, old, realm, on_change).await?;
+    }
     let generation = sqlx::query_scalar(
         "INSERT INTO connections (tenant_id, realm_id, environment, state, access_token_enc,
              access_token_expires_at, refresh_token_enc, refresh_token_expires_at, token_generation)
@@ -150,6 +203,7 @@ pub async fn upsert_connected(
              refresh_token_enc = EXCLUDED.refresh_token_enc,
              refresh_token_expires_at = EXCLUDED.refresh_token_expires_at,
              token_generation = connections.token_generation + 1,
+             next_auto_sync_at = CASE WHEN $8 THEN now() ELSE connections.next_auto_sync_at END,
              last_error = NULL, connected_at = now(), updated_at = now()
          RETURNING token_generation",
     )
@@ -160,9 +214,122 @@ pub async fn upsert_connected(
     .bind(tokens.access_token_expires_at)
     .bind(&tokens.refresh_token_enc)
     .bind(tokens.refresh_token_expires_at)
-    .fetch_one(pool)
+    .bind(previous_realm.is_some())
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(generation)
+    announce_change(&mut tx, tenant).await?;
+    tx.commit().await?;
+    Ok(Connected {
+        generation,
+        previous_realm,
+        archived_links,
+    })
+}
+
+/// Clears what names the ids of company `old` before the tenant moves to `new`; returns how
+/// many links were archived.
+async fn retire_realm(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    old: &RealmId,
+    new: &RealmId,
+    on_change: RealmChange<'_>,
+) -> Result<u64, StoreError> {
+    let archived = match on_change {
+        RealmChange::Refuse => {
+            let linked: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM links WHERE tenant_id = $1)")
+                    .bind(tenant.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if linked {
+                return Err(StoreError::Conflict {
+                    constraint: "links_connection_fkey".to_owned(),
+                });
+            }
+            0
+        }
+        RealmChange::ArchiveLinks {
+            actor,
+            on_behalf_of,
+        } => {
+            let reason =
+                format!("archived: the tenant reconnected from QBO company {old} to company {new}");
+            archive_links(tx, tenant, actor, on_behalf_of, &reason).await?
+        }
+    };
+    // The rest is derived from the old company and is rebuilt by the next sync.
+    for statement in [
+        "DELETE FROM qbo_customers WHERE tenant_id = $1",
+        "DELETE FROM mirror_state WHERE tenant_id = $1",
+        "DELETE FROM rejected_pairs WHERE tenant_id = $1",
+        "UPDATE review_items SET state = 'superseded', resolved_at = now(),
+             resolution_note = 'the tenant reconnected to another QBO company'
+         WHERE tenant_id = $1 AND state = 'open'",
+        "UPDATE jobs SET state = 'cancelled', finished_at = clock_timestamp(),
+             updated_at = clock_timestamp()
+         WHERE id IN (SELECT job_id FROM sync_runs WHERE tenant_id = $1 AND state = 'queued')
+           AND state IN ('queued', 'parked')",
+        "UPDATE sync_runs SET state = 'cancelled', cancel_requested = true, finished_at = now(),
+             error = 'the tenant reconnected to another QBO company',
+             updated_at = clock_timestamp()
+         WHERE tenant_id = $1 AND state = 'queued'",
+        "UPDATE sync_runs SET cancel_requested = true, updated_at = clock_timestamp()
+         WHERE tenant_id = $1 AND state = 'running'",
+    ] {
+        sqlx::query(statement)
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(archived)
+}
+
+/// Moves every link of the tenant to `archived_links`, each with an `archive` audit event.
+async fn archive_links(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    actor: &str,
+    on_behalf_of: Option<&str>,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let archived: i64 = sqlx::query_scalar(
+        "WITH moved AS (
+             DELETE FROM links WHERE tenant_id = $1 RETURNING *),
+         kept AS (
+             INSERT INTO archived_links (tenant_id, realm_id, digit_customer_id, qbo_customer_id,
+                 method, score, reasons, normalizer_version, linked_by, linked_at, archived_by,
+                 archive_reason)
+             SELECT tenant_id, realm_id, digit_customer_id, qbo_customer_id, method, score,
+                    reasons, normalizer_version, linked_by, linked_at, $2, $4
+             FROM moved),
+         events AS (
+             INSERT INTO link_events (tenant_id, digit_customer_id, action, before, after, actor,
+                                      reason, on_behalf_of)
+             SELECT tenant_id, digit_customer_id, 'archive',
+                    jsonb_build_object('qbo_customer_id', qbo_customer_id, 'method', method,
+                                       'score', score, 'reasons', reasons, 'realm_id', realm_id),
+                    NULL, $2, $4, $3
+             FROM moved)
+         SELECT count(*) FROM moved",
+    )
+    .bind(tenant.as_str())
+    .bind(actor)
+    .bind(on_behalf_of)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(u64::try_from(archived).unwrap_or(0))
+}
+
+/// Tells every replica (after commit) that the tenant's connection changed.
+async fn announce_change(tx: &mut PgConnection, tenant: &TenantId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CONNECTIONS_CHANNEL)
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Reads a tenant's connection.
@@ -193,7 +360,9 @@ pub async fn lock_for_refresh(
     tx: &mut PgConnection,
     tenant: &TenantId,
 ) -> Result<Connection, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 FOR UPDATE");
+    // NO KEY UPDATE: refreshes exclude each other, while link and mirror writes (whose
+    // foreign keys take KEY SHARE on this row) go on during a refresh's call to Intuit.
+    let sql = format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 FOR NO KEY UPDATE");
     let record: Option<ConnectionRecord> = sqlx::query_as(&sql)
         .bind(tenant.as_str())
         .fetch_optional(&mut *tx)
@@ -234,7 +403,8 @@ pub async fn store_refreshed_tokens(
     })
 }
 
-/// Moves the connection to `state` with a reason (e.g. `needs_reauth` after `invalid_grant`).
+/// Moves the connection to `state` with a reason (e.g. `needs_reauth` after `invalid_grant`)
+/// and announces the change on [`CONNECTIONS_CHANNEL`].
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
@@ -259,11 +429,12 @@ pub async fn set_connection_state(
             entity: "connection",
         });
     }
-    Ok(())
+    announce_change(conn, tenant).await
 }
 
-/// Erases the tokens and marks the connection disconnected, keeping its links. `note` (no
-/// secrets) becomes `last_error`, e.g. when revocation at QBO was not confirmed.
+/// Erases the tokens and marks the connection disconnected, keeping its links, and announces
+/// the change on [`CONNECTIONS_CHANNEL`]. `note` (no secrets) becomes `last_error`, e.g. when
+/// revocation at QBO was not confirmed.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
@@ -289,7 +460,7 @@ pub async fn erase_tokens(
             entity: "connection",
         });
     }
-    Ok(())
+    announce_change(conn, tenant).await
 }
 
 /// The tenant whose connection to `realm` is live (not disconnected), if any.

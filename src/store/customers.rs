@@ -18,56 +18,133 @@ pub struct Upserted {
     pub qbo_fields_changed: bool,
 }
 
-/// Inserts a Digit customer, or updates the stored one with the same id, with its matching
-/// key for the current normalizer version.
+/// Inserts Digit customers, or updates the stored ones with the same ids, each with its
+/// matching key for the current normalizer version, in one statement. Returns what happened to
+/// each, in the order given.
+///
+/// The ids must be distinct: one statement cannot write a row twice (the database refuses).
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.digit_customers.upsert", skip_all, err)]
-pub async fn upsert_digit_customer(
+#[instrument(name = "db.digit_customers.upsert", skip_all, fields(count = customers.len()), err)]
+pub async fn upsert_digit_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    customer: &DigitCustomer,
-) -> Result<Upserted, StoreError> {
-    let keys = matching::customer_keys(&customer.display_name, customer.email.as_deref());
+    customers: &[&DigitCustomer],
+) -> Result<Vec<Upserted>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |field: fn(&DigitCustomer) -> Option<&str>| -> Vec<Option<&str>> {
+        customers.iter().map(|c| field(c)).collect()
+    };
+    let name_keys: Vec<String> = customers
+        .iter()
+        .map(|c| matching::customer_keys(&c.display_name, c.email.as_deref()).name_key)
+        .collect();
     // Every CTE reads the snapshot from before the write, so `old` holds the previous values;
-    // xmax = 0 only on a freshly inserted row.
-    let (created, qbo_fields_changed): (bool, bool) = sqlx::query_as(
-        "WITH old AS (
-             SELECT display_name, email, phone FROM digit_customers WHERE tenant_id = $1 AND id = $2),
+    // xmax = 0 only on a freshly inserted row. Rows are written in id order, so two batches
+    // sharing customers lock them in the same order and cannot deadlock.
+    let rows: Vec<(bool, bool)> = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::text[], $9::bool[], $10::text[])
+                 WITH ORDINALITY AS t(id, display_name, company_name, given_name, family_name,
+                                      email, phone, active, name_key, n)),
+         old AS (
+             SELECT c.id, c.display_name, c.email, c.phone
+             FROM digit_customers c JOIN input ON c.tenant_id = $1 AND c.id = input.id),
          written AS (
              INSERT INTO digit_customers
                  (tenant_id, id, display_name, company_name, given_name, family_name, email, phone,
                   active, name_key, normalizer_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             SELECT $1, id, display_name, company_name, given_name, family_name, email, phone,
+                    active, name_key, $11
+             FROM input ORDER BY id
              ON CONFLICT (tenant_id, id) DO UPDATE SET
                  display_name = EXCLUDED.display_name, company_name = EXCLUDED.company_name,
                  given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
                  email = EXCLUDED.email, phone = EXCLUDED.phone, active = EXCLUDED.active,
                  name_key = EXCLUDED.name_key, normalizer_version = EXCLUDED.normalizer_version,
                  updated_at = now()
-             RETURNING (xmax = 0) AS created)
+             RETURNING id, (xmax = 0) AS created)
          SELECT written.created,
-                (old.display_name, old.email, old.phone) IS DISTINCT FROM ($3, $7, $8)
-         FROM written LEFT JOIN old ON true",
+                (old.display_name, old.email, old.phone)
+                    IS DISTINCT FROM (input.display_name, input.email, input.phone)
+         FROM input JOIN written ON written.id = input.id LEFT JOIN old ON old.id = input.id
+         ORDER BY input.n",
     )
     .bind(tenant.as_str())
-    .bind(customer.id.as_str())
-    .bind(&customer.display_name)
-    .bind(&customer.company_name)
-    .bind(&customer.given_name)
-    .bind(&customer.family_name)
-    .bind(&customer.email)
-    .bind(&customer.phone)
-    .bind(customer.active)
-    .bind(&keys.name_key)
-    .bind(i32::try_from(keys.normalizer_version).unwrap_or(i32::MAX))
-    .fetch_one(conn)
+    .bind(customers.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        customers
+            .iter()
+            .map(|c| c.display_name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|c| c.company_name.as_deref()))
+    .bind(column(|c| c.given_name.as_deref()))
+    .bind(column(|c| c.family_name.as_deref()))
+    .bind(column(|c| c.email.as_deref()))
+    .bind(column(|c| c.phone.as_deref()))
+    .bind(customers.iter().map(|c| c.active).collect::<Vec<_>>())
+    .bind(&name_keys)
+    .bind(i32::try_from(matching::NORMALIZER_VERSION).unwrap_or(i32::MAX))
+    .fetch_all(conn)
     .await?;
-    Ok(Upserted {
-        created,
-        qbo_fields_changed,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|(created, qbo_fields_changed)| Upserted {
+            created,
+            qbo_fields_changed,
+        })
+        .collect())
+}
+
+/// What waits for a Digit customer that is not linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// A review item is open for it.
+    pub open_review: bool,
+    /// Its push job (`push_key`) is queued, running or parked.
+    pub live_push: bool,
+}
+
+/// Says, in one query, what waits for each of the tenant's customers `ids`, whose push jobs'
+/// dedupe keys are `push_keys` (one per id); in the order given.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.digit_customers.waiting", skip_all, fields(count = ids.len()), err)]
+pub async fn waiting_for(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    ids: &[&str],
+    push_keys: &[String],
+) -> Result<Vec<Waiting>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(bool, bool)> = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM review_items r WHERE r.tenant_id = $1
+                        AND r.digit_customer_id = t.id AND r.state = 'open'),
+                EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = $1 AND j.dedupe_key = t.key
+                        AND j.state IN ('queued', 'running', 'parked'))
+         FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS t(id, key, n)
+         ORDER BY t.n",
+    )
+    .bind(tenant.as_str())
+    .bind(ids)
+    .bind(push_keys)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(open_review, live_push)| Waiting {
+            open_review,
+            live_push,
+        })
+        .collect())
 }
 
 /// Loads one Digit customer of the tenant.

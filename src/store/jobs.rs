@@ -90,15 +90,49 @@ pub async fn enqueue_job(
     tenant: &TenantId,
     job: &NewJob<'_>,
 ) -> Result<Option<Uuid>, StoreError> {
-    let ids = insert_jobs(
-        conn,
-        tenant,
-        (job.kind, job.priority, job.needs_connection),
-        std::slice::from_ref(&job.payload),
-        std::slice::from_ref(&job.dedupe_key),
-    )
-    .await?;
-    Ok(ids.into_iter().next())
+    let queued = enqueue_each(conn, tenant, std::slice::from_ref(job)).await?;
+    Ok(queued.into_iter().next().flatten())
+}
+
+/// Enqueues jobs in the order given, one statement for each priority and connection need
+/// among them (one in all for a batch of one kind of work), each unless a live job with its
+/// dedupe key exists (an earlier job of the same call included), and notifies the workers
+/// when the caller's transaction commits. Returns, per job, the new job's id, or `None` when
+/// it was not queued.
+///
+/// # Errors
+/// [`StoreError::Database`] when the write fails.
+#[instrument(name = "db.jobs.enqueue_each", skip_all, fields(count = jobs.len()), err)]
+pub async fn enqueue_each(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    jobs: &[NewJob<'_>],
+) -> Result<Vec<Option<Uuid>>, StoreError> {
+    let mut queued = vec![None; jobs.len()];
+    let mut classes: Vec<(i16, bool)> = jobs
+        .iter()
+        .map(|j| (j.priority, j.needs_connection))
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let members: Vec<usize> = (0..jobs.len())
+            .filter(|&i| (jobs[i].priority, jobs[i].needs_connection) == class)
+            .collect();
+        let kinds: Vec<&str> = members.iter().map(|&i| jobs[i].kind).collect();
+        let payloads: Vec<&serde_json::Value> = members.iter().map(|&i| &jobs[i].payload).collect();
+        let keys: Vec<Option<&str>> = members
+            .iter()
+            .map(|&i| jobs[i].dedupe_key.as_deref())
+            .collect();
+        let inserted = insert_jobs(conn, tenant, class, &kinds, &payloads, &keys).await?;
+        for (n, id) in inserted {
+            if let Some(&index) = usize::try_from(n - 1).ok().and_then(|n| members.get(n)) {
+                queued[index] = Some(id);
+            }
+        }
+    }
+    Ok(queued)
 }
 
 /// Enqueues jobs of one kind and priority in one statement (fair order kept: they follow the
@@ -118,24 +152,27 @@ pub async fn enqueue_jobs(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let payloads: Vec<serde_json::Value> = jobs.iter().map(|(p, _)| p.clone()).collect();
-    let keys: Vec<Option<String>> = jobs.iter().map(|(_, k)| k.clone()).collect();
-    let ids = insert_jobs(conn, tenant, (kind, priority, true), &payloads, &keys).await?;
+    let kinds = vec![kind; jobs.len()];
+    let payloads: Vec<&serde_json::Value> = jobs.iter().map(|(p, _)| p).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|(_, k)| k.as_deref()).collect();
+    let ids = insert_jobs(conn, tenant, (priority, true), &kinds, &payloads, &keys).await?;
     Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
 }
 
 /// The one statement that queues jobs: each gets its place in the fair order (after the
-/// queue's head and the tenant's last queued job, one step apart), a live dedupe key skips
-/// it, and the workers are notified when the caller's transaction commits. Returns the ids of
-/// the jobs queued; the tuple is (kind, priority, needs connection).
+/// queue's head and the tenant's last queued job, one step apart, in the order given), a live
+/// dedupe key skips it, and the workers are notified when the caller's transaction commits.
+/// Returns the queued jobs' positions in the input (from 1) and ids; the tuple is (priority,
+/// needs connection), shared by the jobs since the fair order is kept per priority.
 async fn insert_jobs(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    (kind, priority, needs_connection): (&str, i16, bool),
-    payloads: &[serde_json::Value],
-    keys: &[Option<String>],
-) -> Result<Vec<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar(
+    (priority, needs_connection): (i16, bool),
+    kinds: &[&str],
+    payloads: &[&serde_json::Value],
+    keys: &[Option<&str>],
+) -> Result<Vec<(i64, Uuid)>, StoreError> {
+    Ok(sqlx::query_as(
         "WITH head AS (
              SELECT GREATEST(
                  COALESCE((SELECT min(fair_at) FROM jobs WHERE state = 'queued' AND priority = $3),
@@ -143,20 +180,25 @@ async fn insert_jobs(
                  COALESCE((SELECT max(fair_at) FROM jobs
                            WHERE state = 'queued' AND tenant_id = $1 AND priority = $3)
                           + $7 * interval '1 microsecond', '-infinity')) AS fair_at),
+         input AS (
+             SELECT gen_random_uuid() AS id, t.*
+             FROM UNNEST($2::text[], $4::jsonb[], $5::text[]) WITH ORDINALITY
+                 AS t(kind, payload, key, n)),
          inserted AS (
              INSERT INTO jobs (id, tenant_id, kind, payload, state, priority, dedupe_key,
                                needs_connection, fair_at)
-             SELECT gen_random_uuid(), $1, $2, t.payload, 'queued', $3, t.key, $6,
-                    head.fair_at + (t.n - 1) * $7 * interval '1 microsecond'
-             FROM head, UNNEST($4::jsonb[], $5::text[]) WITH ORDINALITY AS t(payload, key, n)
+             SELECT input.id, $1, input.kind, input.payload, 'queued', $3, input.key, $6,
+                    head.fair_at + (input.n - 1) * $7 * interval '1 microsecond'
+             FROM head, input ORDER BY input.n
              ON CONFLICT (tenant_id, dedupe_key)
                  WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running', 'parked')
              DO NOTHING
              RETURNING id)
-         SELECT id FROM inserted, LATERAL pg_notify($8, '') AS n",
+         SELECT input.n, input.id FROM inserted JOIN input USING (id),
+                LATERAL pg_notify($8, '') AS notified",
     )
     .bind(tenant.as_str())
-    .bind(kind)
+    .bind(kinds)
     .bind(priority)
     .bind(payloads)
     .bind(keys)

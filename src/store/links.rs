@@ -20,6 +20,20 @@ pub async fn get_link(
     link_where(conn, tenant, "l.digit_customer_id", digit.as_str()).await
 }
 
+/// Loads the links of several Digit customers in one query, with the QBO display names from
+/// the mirror; customers without a link are left out.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored value is invalid.
+#[instrument(name = "db.links.get_many", skip_all, fields(count = digits.len()), err)]
+pub async fn get_links(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    digits: &[String],
+) -> Result<Vec<Link>, StoreError> {
+    links_where(conn, tenant, "l.digit_customer_id", digits).await
+}
+
 /// The tenant's link whose `column` (either side's id, both unique) is `value`, with the QBO
 /// display name from the mirror.
 async fn link_where(
@@ -28,18 +42,30 @@ async fn link_where(
     column: &'static str,
     value: &str,
 ) -> Result<Option<Link>, StoreError> {
-    let row: Option<LinkRow> = sqlx::query_as(&format!(
+    let links = links_where(conn, tenant, column, &[value.to_owned()]).await?;
+    Ok(links.into_iter().next())
+}
+
+/// The tenant's links whose `column` (either side's id) is one of `values`, with the QBO
+/// display names from the mirror: the one query that reads links.
+async fn links_where(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    column: &'static str,
+    values: &[String],
+) -> Result<Vec<Link>, StoreError> {
+    let rows: Vec<LinkRow> = sqlx::query_as(&format!(
         "SELECT l.digit_customer_id, l.qbo_customer_id, q.display_name AS qbo_display_name, l.method,
                 l.reasons, l.score, l.normalizer_version, l.linked_by, l.linked_at
          FROM links l
          LEFT JOIN qbo_customers q ON q.tenant_id = l.tenant_id AND q.qbo_id = l.qbo_customer_id
-         WHERE l.tenant_id = $1 AND {column} = $2"
+         WHERE l.tenant_id = $1 AND {column} = ANY($2)"
     ))
     .bind(tenant.as_str())
-    .bind(value)
-    .fetch_optional(conn)
+    .bind(values)
+    .fetch_all(conn)
     .await?;
-    row.map(LinkRow::into_domain).transpose()
+    rows.into_iter().map(LinkRow::into_domain).collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -118,10 +144,13 @@ pub enum LinkInsert {
 
 /// Writes links and their audit events (one statement for all of them), unless a side is
 /// linked already; one answer per link, in order. Run it in the transaction that must see the
-/// links.
+/// links. Each link names the company of its QBO customer as the mirror holds it, so every
+/// QBO customer linked must be in the mirror.
 ///
 /// # Errors
-/// [`StoreError::Database`] when the write fails.
+/// [`StoreError::Conflict`] on `links_connection_fkey` when that company is no longer the
+/// tenant's; [`StoreError::Database`] when the write fails, e.g. when a QBO customer is not in
+/// the mirror (the tenant moved to another company and its mirror was dropped meanwhile).
 #[instrument(name = "db.links.insert_many", skip_all, fields(count = links.len()), err)]
 pub async fn insert_links(
     conn: &mut PgConnection,
@@ -140,9 +169,13 @@ pub async fn insert_links(
                                   $7::int4[], $8::text[], $9::text[], $10::uuid[], $11::text[])
                  AS t(digit, qbo, method, score, reasons, nver, linked_by, reason, run_id, obo)),
          written AS (
-             INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score,
-                                reasons, normalizer_version, linked_by)
-             SELECT $1, digit, qbo, method, score, reasons, nver, linked_by FROM input
+             INSERT INTO links (tenant_id, realm_id, digit_customer_id, qbo_customer_id, method,
+                                score, reasons, normalizer_version, linked_by)
+             -- The company the mirrored customer was read from: the tenant's, or the foreign
+             -- key fails; never the connection's current company for an id read from another.
+             SELECT $1, (SELECT q.realm_id FROM qbo_customers q
+                         WHERE q.tenant_id = $1 AND q.qbo_id = input.qbo),
+                    digit, qbo, method, score, reasons, nver, linked_by FROM input
              ON CONFLICT DO NOTHING
              RETURNING digit_customer_id, qbo_customer_id),
          events AS (
@@ -210,6 +243,19 @@ async fn existing_link(
         // Both conflicts vanished between the two statements: a concurrent unlink.
         None => return Err(StoreError::Stale { entity: "link" }),
     })
+}
+
+/// How many links the tenant has.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.links.count", skip_all, err)]
+pub async fn count_links(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM links WHERE tenant_id = $1")
+        .bind(tenant.as_str())
+        .fetch_one(conn)
+        .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// The links of the given QBO customers, as (digit id, qbo id).

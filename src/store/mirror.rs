@@ -8,11 +8,13 @@ use sqlx::{PgConnection, PgPool};
 use tracing::instrument;
 
 use super::StoreError;
-use crate::domain::TenantId;
+use crate::domain::{RealmId, TenantId};
 
 /// One QBO customer as the mirror keeps it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MirroredCustomer {
+    /// The QBO company it was read from.
+    pub realm: RealmId,
     /// QBO Id.
     pub qbo_id: String,
     /// SyncToken when read.
@@ -53,10 +55,12 @@ pub struct MirroredCustomer {
 
 /// Writes customers into the mirror in one statement (arrays, not a round trip each),
 /// replacing what was stored for the same ids, and clears `missing` for them (unless QBO
-/// merged them away).
+/// merged them away). Each row keeps the company it was read from.
 ///
 /// # Errors
-/// [`StoreError::Database`] when the write fails.
+/// [`StoreError::Conflict`] on `qbo_customers_connection_fkey` when a customer's company is no
+/// longer the tenant's (it reconnected to another company since the read), so nothing read
+/// from the old company lands beside the new one; [`StoreError::Database`] otherwise.
 #[instrument(name = "db.qbo_customers.upsert", skip_all, fields(count = customers.len()), err)]
 pub async fn upsert_mirrored_customers(
     conn: &mut PgConnection,
@@ -70,18 +74,19 @@ pub async fn upsert_mirrored_customers(
         customers.iter().map(f).collect()
     };
     sqlx::query(
-        "INSERT INTO qbo_customers (tenant_id, qbo_id, sync_token, display_name, fully_qualified_name,
+        "INSERT INTO qbo_customers (tenant_id, realm_id, qbo_id, sync_token, display_name, fully_qualified_name,
              parent_qbo_id, is_job, level, active, company_name, given_name, family_name, email,
              phone, qbo_last_updated_at, name_key, email_key, normalizer_version, name_words,
              missing, mirrored_at)
-         SELECT $1, id, token, name, fqn, parent, job, lvl, act, company, given, family, mail,
+         SELECT $1, realm, id, token, name, fqn, parent, job, lvl, act, company, given, family, mail,
                 tel, updated, nkey, ekey, nver, string_to_array(words, ' '), false, now()
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
              $8::int4[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[],
-             $14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::int4[], $19::text[])
+             $14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::int4[], $19::text[],
+             $20::text[])
              AS t(id, token, name, fqn, parent, job, lvl, act, company, given, family, mail, tel,
-                  updated, nkey, ekey, nver, words)
-         ON CONFLICT (tenant_id, qbo_id) DO UPDATE SET
+                  updated, nkey, ekey, nver, words, realm)
+         ON CONFLICT (tenant_id, qbo_id) DO UPDATE SET realm_id = EXCLUDED.realm_id,
              sync_token = EXCLUDED.sync_token, display_name = EXCLUDED.display_name,
              fully_qualified_name = EXCLUDED.fully_qualified_name,
              parent_qbo_id = EXCLUDED.parent_qbo_id, is_job = EXCLUDED.is_job,
@@ -123,6 +128,7 @@ pub async fn upsert_mirrored_customers(
             .collect::<Vec<_>>(),
     )
     .bind(col(|c| Some(c.name_words.join(" "))))
+    .bind(col(|c| Some(c.realm.as_str().to_owned())))
     .execute(conn)
     .await?;
     Ok(())
@@ -231,7 +237,7 @@ pub async fn similar_mirrored(
     keys: &[String],
 ) -> Result<Vec<MirroredCustomer>, StoreError> {
     let rows: Vec<MirrorRow> = sqlx::query_as(
-        "SELECT qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
+        "SELECT realm_id, qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
                 level, active, company_name, given_name, family_name, email, phone,
                 qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
          FROM qbo_customers
@@ -244,7 +250,7 @@ pub async fn similar_mirrored(
     .bind(SIMILAR_LIMIT)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
+    rows.into_iter().map(MirrorRow::into_domain).collect()
 }
 
 /// The most rows [`similar_mirrored`] returns.
@@ -326,7 +332,7 @@ pub async fn all_mirrored(
     tenant: &TenantId,
 ) -> Result<Vec<MirroredCustomer>, StoreError> {
     let rows: Vec<MirrorRow> = sqlx::query_as(
-        "SELECT qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
+        "SELECT realm_id, qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
                 level, active, company_name, given_name, family_name, email, phone,
                 qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
          FROM qbo_customers WHERE tenant_id = $1 AND NOT missing ORDER BY qbo_id",
@@ -334,7 +340,7 @@ pub async fn all_mirrored(
     .bind(tenant.as_str())
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(MirrorRow::into_domain).collect())
+    rows.into_iter().map(MirrorRow::into_domain).collect()
 }
 
 /// The time QBO gave with the last change read (full read or CDC), if any.
@@ -510,6 +516,7 @@ fn micros(d: Duration) -> i64 {
 
 #[derive(sqlx::FromRow)]
 struct MirrorRow {
+    realm_id: String,
     qbo_id: String,
     sync_token: String,
     display_name: String,
@@ -531,8 +538,9 @@ struct MirrorRow {
 }
 
 impl MirrorRow {
-    fn into_domain(self) -> MirroredCustomer {
-        MirroredCustomer {
+    fn into_domain(self) -> Result<MirroredCustomer, StoreError> {
+        Ok(MirroredCustomer {
+            realm: RealmId::parse(self.realm_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             qbo_id: self.qbo_id,
             sync_token: self.sync_token,
             display_name: self.display_name,
@@ -551,7 +559,7 @@ impl MirrorRow {
             email_key: self.email_key,
             normalizer_version: self.normalizer_version,
             name_words: self.name_words,
-        }
+        })
     }
 }
 

@@ -7,8 +7,11 @@ mod error;
 pub mod jobs;
 pub mod links;
 pub mod mirror;
+pub mod notify;
+pub mod preflight;
 pub mod qbo_limits;
 pub mod reviews;
+pub mod stats;
 pub mod sync_runs;
 
 pub use error::StoreError;

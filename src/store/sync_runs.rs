@@ -430,7 +430,19 @@ pub async fn store_plan(
     Ok(())
 }
 
-/// Ends an active run as `succeeded`, `failed` or `cancelled`. Returns whether it was active.
+/// A run that just ended, for the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedRun {
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// From its start (or its creation, if it never started) to its end.
+    pub duration: std::time::Duration,
+}
+
+/// Ends an active run as `succeeded`, `failed` or `cancelled`. Returns the run when it was
+/// active (`None` when it had ended already).
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
@@ -440,18 +452,24 @@ pub async fn finish_run(
     id: Uuid,
     state: &str,
     error: Option<&str>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+) -> Result<Option<FinishedRun>, StoreError> {
+    let ended: Option<(String, bool, f64)> = sqlx::query_as(
         "UPDATE sync_runs SET state = $2, error = $3, finished_at = now(),
                 updated_at = clock_timestamp()
-         WHERE id = $1 AND state IN ('queued', 'running')",
+         WHERE id = $1 AND state IN ('queued', 'running')
+         RETURNING mode, dry_run,
+                   EXTRACT(EPOCH FROM finished_at - coalesce(started_at, created_at))::float8",
     )
     .bind(id)
     .bind(state)
     .bind(error)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(ended.map(|(mode, dry_run, secs)| FinishedRun {
+        mode,
+        dry_run,
+        duration: std::time::Duration::from_secs_f64(secs.max(0.0)),
+    }))
 }
 
 /// Asks a run to stop. A queued run ends `cancelled` at once (its job with it); a running one

@@ -9,7 +9,7 @@ use std::{
 
 use futures::FutureExt;
 use rand::Rng;
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use crate::{
     store::{
         StoreError,
         jobs::{self, ClaimedJob},
+        notify,
     },
 };
 
@@ -204,6 +205,8 @@ impl Worker {
         for (job, outcome) in group.iter().zip(outcomes) {
             metrics::counter!("qbo_sync_job_outcomes_total", "kind" => job.kind.clone(), "outcome" => outcome.label())
                 .increment(1);
+            metrics::histogram!("qbo_sync_job_attempts", "kind" => job.kind.clone())
+                .record(f64::from(job.attempts));
             match outcome {
                 JobOutcome::Done => done.push(job.id),
                 JobOutcome::Retry { error } => {
@@ -211,10 +214,14 @@ impl Worker {
                     let dead =
                         jobs::fail_job(&self.pool, job.id, token, error, delay, false).await?;
                     log_failure(job, error, dead);
+                    if dead {
+                        count_dead(job);
+                    }
                 }
                 JobOutcome::Dead { error } => {
                     jobs::fail_job(&self.pool, job.id, token, error, Duration::ZERO, true).await?;
                     log_failure(job, error, true);
+                    count_dead(job);
                 }
                 JobOutcome::Throttled { retry_in, why } => {
                     jobs::reschedule_jobs(&self.pool, &[job.id], token, why, *retry_in, true)
@@ -377,43 +384,14 @@ impl Worker {
     }
 }
 
-/// Forwards NOTIFYs on the jobs channel to the idle loops; reconnects after a failure (the
-/// poll interval covers the gap).
+/// Forwards NOTIFYs on the jobs channel to the idle loops; after a (re)subscription or a
+/// dropped connection they look too, since announcements may have been missed (the poll
+/// interval covers the time without a subscription).
 async fn listen(pool: PgPool, wake: Arc<Notify>, stop: tokio_util::sync::CancellationToken) {
-    loop {
-        let subscribed = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(jobs::JOBS_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
-            result = subscribed => match result {
-                Ok(listener) => listener,
-                Err(e) => {
-                    debug!(error = %error_chain(&StoreError::from(e)), "job listener cannot subscribe; polling meanwhile");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        () = stop.cancelled() => return,
-                    }
-                }
-            },
-            () = stop.cancelled() => return,
-        };
-        // Whatever was announced while unsubscribed is found by a claim now.
+    notify::follow(&pool, jobs::JOBS_CHANNEL, "jobs", stop, |_| {
         wake.notify_waiters();
-        loop {
-            tokio::select! {
-                received = listener.recv() => match received {
-                    Ok(_) => wake.notify_waiters(),
-                    Err(e) => {
-                        debug!(error = %error_chain(&StoreError::from(e)), "job listener lost its connection");
-                        break;
-                    }
-                },
-                () = stop.cancelled() => return,
-            }
-        }
-    }
+    })
+    .await;
 }
 
 fn log_failure(job: &ClaimedJob, error: &str, dead: bool) {
@@ -440,4 +418,9 @@ fn retry_all(group: &[ClaimedJob], error: &str) -> Vec<JobOutcome> {
             error: error.to_owned(),
         })
         .collect()
+}
+
+/// Counts a job that will not run again until a person retries it.
+fn count_dead(job: &ClaimedJob) {
+    metrics::counter!("qbo_sync_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
 }

@@ -29,7 +29,7 @@ async fn disconnect(app: &TestApp, tenant: &str) -> Result<pb::Connection, tonic
         .map(|r| r.into_inner().connection.unwrap())
 }
 
-/// A Digit customer of the tenant linked to QBO customer 1, written directly.
+/// A Digit customer of the tenant linked to QBO customer 1 of its company, written directly.
 async fn insert_link(app: &TestApp, tenant: &str) {
     sqlx::query("INSERT INTO digit_customers (tenant_id, id, display_name) VALUES ($1, 'c1', 'X')")
         .bind(tenant)
@@ -37,8 +37,9 @@ async fn insert_link(app: &TestApp, tenant: &str) {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, linked_by)
-         VALUES ($1, 'c1', '1', 'manual', 'test')",
+        "INSERT INTO links (tenant_id, realm_id, digit_customer_id, qbo_customer_id, method,
+                            linked_by)
+         SELECT $1, realm_id, 'c1', '1', 'manual', 'test' FROM connections WHERE tenant_id = $1",
     )
     .bind(tenant)
     .execute(&app.db.pool)

@@ -35,6 +35,7 @@ pub fn by_code(tenant: &str, realm: &str, code: String) -> pb::ConnectCompanyReq
         authorization_code: code,
         redirect_uri: REDIRECT.into(),
         refresh_token: String::new(),
+        ..Default::default()
     }
 }
 

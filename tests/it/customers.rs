@@ -230,9 +230,17 @@ async fn a_stored_link_is_reported_with_its_method() {
     let app = TestApp::spawn().await;
     let mut client = app.customers();
     record(&mut client, "t1", customer("c1", "Acme")).await;
+    // A link names the company of its QBO customer, which must be the tenant's.
     sqlx::query(
-        "INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, score, reasons, normalizer_version, linked_by)
-         VALUES ('t1', 'c1', '58', 'auto_normalized', 0.97, '[\"same name ignoring case\"]', 1, 'qbo-sync')",
+        "INSERT INTO connections (tenant_id, realm_id, environment, state)
+         VALUES ('t1', '9130350000000058', 'sandbox', 'connected')",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO links (tenant_id, realm_id, digit_customer_id, qbo_customer_id, method, score, reasons, normalizer_version, linked_by)
+         VALUES ('t1', '9130350000000058', 'c1', '58', 'auto_normalized', 0.97, '[\"same name ignoring case\"]', 1, 'qbo-sync')",
     )
     .execute(&app.db.pool)
     .await

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use qbo_sync::app::SERVICE_NAMES;
+use qbo_sync::app::{LIVENESS_SERVICE, SERVICE_NAMES};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
 use crate::helpers::{TestApp, eventually};
@@ -45,6 +45,12 @@ async fn health_follows_the_database_without_a_restart() {
         ))
         .await,
         "NOT_SERVING while the database is unreachable"
+    );
+    // Liveness does not follow the database: an outage must not get replicas restarted.
+    assert_eq!(
+        status_of(&app, LIVENESS_SERVICE).await,
+        Some(ServingStatus::Serving),
+        "liveness stays SERVING while the database is unreachable"
     );
     let ready = reqwest::get(format!("http://{}/readyz", app.http_addr))
         .await

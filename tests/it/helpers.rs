@@ -17,7 +17,7 @@ pub use qbo_sync::pgcluster::fresh_database;
 use qbo_sync::{
     app::{App, Listeners, Migrations},
     config::Config,
-    pgcluster::FreshDatabase,
+    pgcluster::{self, FreshDatabase},
     proto::v1::{
         connection_service_client::ConnectionServiceClient,
         customer_sync_service_client::CustomerSyncServiceClient,
@@ -26,7 +26,10 @@ use qbo_sync::{
     worker::Worker,
 };
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{
     Request, Status,
@@ -111,6 +114,26 @@ pub fn callers_toml(callers: &[TestCaller<'_>]) -> String {
         .collect()
 }
 
+/// A database with no migrations applied, and its URL.
+pub async fn empty_database() -> (PgPool, String) {
+    let admin_url = tokio::task::spawn_blocking(|| pgcluster::ensure_server(None))
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = PgPool::connect(&admin_url).await.unwrap();
+    let name = format!(
+        "qbosync_test_{}_{}",
+        chrono::Utc::now().timestamp(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (PgPool::connect(&url).await.unwrap(), url)
+}
+
 /// A fresh path for a callers file (the test writes it).
 pub fn callers_path() -> PathBuf {
     std::env::temp_dir().join(format!("qbo-sync-callers-{}.toml", uuid::Uuid::new_v4()))
@@ -125,6 +148,7 @@ pub fn write_callers(callers: &[TestCaller<'_>]) -> PathBuf {
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
+    pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub channel: Channel,
     pub db: FreshDatabase,
@@ -237,6 +261,7 @@ impl TestApp {
             .await
             .expect("connect");
         Self {
+            grpc_addr,
             http_addr,
             channel,
             db,

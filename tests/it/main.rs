@@ -4,12 +4,15 @@
 mod auth;
 mod connections;
 mod connections_disconnect;
+mod connections_realm;
 mod connections_support;
 mod customers;
+mod customers_batch;
 mod health;
 mod helpers;
 mod jobs;
 mod links;
+mod metrics;
 mod migrations;
 mod push;
 mod push_support;

@@ -9,27 +9,7 @@ use qbo_sync::{
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::helpers::fresh_database;
-
-/// A database with no migrations applied, and its URL.
-async fn empty_database() -> (PgPool, String) {
-    let admin_url = tokio::task::spawn_blocking(|| pgcluster::ensure_server(None))
-        .await
-        .unwrap()
-        .unwrap();
-    let admin = PgPool::connect(&admin_url).await.unwrap();
-    let name = format!(
-        "qbosync_test_{}_{}",
-        chrono::Utc::now().timestamp(),
-        uuid::Uuid::new_v4().simple()
-    );
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    (PgPool::connect(&url).await.unwrap(), url)
-}
+use crate::helpers::{empty_database, fresh_database};
 
 async fn listeners() -> Listeners {
     Listeners {
@@ -179,4 +159,67 @@ fn a_private_cluster_starts_when_no_server_answers() {
     });
     assert_eq!(one, 1);
     pgcluster::stop_private_cluster(PORT).expect("stops");
+}
+
+/// The migration that gives links and the mirror their company: rows of a connected tenant
+/// take its realm; a link of a tenant without a connection (no company can be named) is
+/// archived with an audit event, never lost; mirror rows without a company are dropped (a
+/// cache the next sync rebuilds).
+#[tokio::test]
+async fn links_and_the_mirror_take_their_tenants_company() {
+    const REALM_MIGRATION: i64 = 20_261_204_000_001;
+    let (pool, _) = empty_database().await;
+    let before: Vec<_> = qbo_sync::store::MIGRATOR
+        .iter()
+        .filter(|m| m.version < REALM_MIGRATION)
+        .cloned()
+        .collect();
+    let earlier = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(before),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    earlier.run(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO connections (tenant_id, realm_id, environment, state)
+             VALUES ('t1', 'realm-1', 'sandbox', 'connected');
+         INSERT INTO digit_customers (tenant_id, id, display_name)
+             VALUES ('t1', 'c1', 'A'), ('t2', 'c2', 'B');
+         INSERT INTO qbo_customers (tenant_id, qbo_id, sync_token, display_name, fully_qualified_name)
+             VALUES ('t1', '1', '0', 'A', 'A'), ('t2', '2', '0', 'B', 'B');
+         INSERT INTO links (tenant_id, digit_customer_id, qbo_customer_id, method, linked_by)
+             VALUES ('t1', 'c1', '1', 'manual', 'x'), ('t2', 'c2', '2', 'manual', 'y');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    qbo_sync::store::migrate(&pool).await.unwrap();
+
+    let links: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT tenant_id, digit_customer_id, realm_id FROM links")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(links, [("t1".into(), "c1".into(), "realm-1".into())]);
+    let mirror: Vec<(String, String)> =
+        sqlx::query_as("SELECT tenant_id, realm_id FROM qbo_customers")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(mirror, [("t1".into(), "realm-1".into())]);
+    let archived: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT tenant_id, digit_customer_id, qbo_customer_id, realm_id FROM archived_links",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(archived, [("t2".into(), "c2".into(), "2".into(), None)]);
+    let event: (String, String, String) = sqlx::query_as(
+        "SELECT action, actor, before->>'qbo_customer_id' FROM link_events
+         WHERE tenant_id = 't2' AND digit_customer_id = 'c2'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(event, ("archive".into(), "migration".into(), "2".into()));
 }

@@ -497,6 +497,19 @@ async fn link_by_hand(w: &crate::push_support::World, digit: &str, qbo: &str) ->
         run_id: None,
         on_behalf_of: None,
     };
+    // A person links only a customer the mirror knows (as LinkCustomers requires), read from
+    // the tenant's company.
+    sqlx::query(
+        "INSERT INTO qbo_customers (tenant_id, realm_id, qbo_id, sync_token, display_name,
+             fully_qualified_name)
+         SELECT $1, realm_id, $2, '0', 'by hand', 'by hand' FROM connections WHERE tenant_id = $1
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(qbo)
+    .execute(&w.app.db.pool)
+    .await
+    .unwrap();
     let mut conn = w.app.db.pool.acquire().await.unwrap();
     insert_links(&mut conn, &tenant, &[link])
         .await

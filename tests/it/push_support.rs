@@ -176,4 +176,68 @@ impl World {
             .await
             .unwrap();
     }
+
+    /// `TriggerSync` for the tenant.
+    pub async fn trigger(&self, request: pb::TriggerSyncRequest) -> pb::TriggerSyncResponse {
+        self.app
+            .customers()
+            .trigger_sync(pb::TriggerSyncRequest {
+                tenant_id: TENANT.into(),
+                ..request
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Starts a full sync; returns the run.
+    pub async fn full(&self) -> pb::SyncRun {
+        self.trigger(pb::TriggerSyncRequest {
+            mode: pb::SyncMode::Full.into(),
+            ..Default::default()
+        })
+        .await
+        .run
+        .unwrap()
+    }
+
+    /// The run as `GetSyncRun` answers.
+    pub async fn run(&self, run_id: &str) -> pb::SyncRun {
+        self.app
+            .customers()
+            .get_sync_run(pb::GetSyncRunRequest {
+                tenant_id: TENANT.into(),
+                run_id: run_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .run
+            .unwrap()
+    }
+
+    /// Runs jobs (waits for pushes made due at once) until the run has ended.
+    pub async fn finish(&self, run_id: &str) -> pb::SyncRun {
+        for _ in 0..20 {
+            self.run_jobs().await;
+            let run = self.run(run_id).await;
+            if !matches!(
+                run.state(),
+                pb::SyncRunState::Queued | pb::SyncRunState::Running
+            ) {
+                return run;
+            }
+            self.make_jobs_due().await;
+        }
+        panic!("the run did not end: {:?}", self.run(run_id).await);
+    }
+
+    /// A count the SQL computes, with the tenant as `$1`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(TENANT)
+            .fetch_one(&self.app.db.pool)
+            .await
+            .unwrap()
+    }
 }

@@ -206,6 +206,7 @@ async fn a_reused_authorization_code_is_refused() {
             "sandbox",
             &code,
             crate::qbo_harness::REDIRECT,
+            qbo_sync::store::connections::RealmChange::Refuse,
         )
         .await
         .unwrap();
@@ -218,6 +219,7 @@ async fn a_reused_authorization_code_is_refused() {
             "sandbox",
             &code,
             crate::qbo_harness::REDIRECT,
+            qbo_sync::store::connections::RealmChange::Refuse,
         )
         .await;
     assert!(matches!(again, Err(QboError::NeedsReauth)), "{again:?}");

@@ -65,6 +65,7 @@ pub async fn harness(sim_config: SimulatorConfig, tweak: impl FnOnce(&mut QboCon
             "sandbox",
             &SecretString::from(code),
             REDIRECT,
+            qbo_sync::store::connections::RealmChange::Refuse,
         )
         .await
         .unwrap();

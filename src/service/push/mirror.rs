@@ -198,5 +198,6 @@ pub(crate) fn customer_of(row: &MirroredCustomer) -> QboCustomer {
         phone: row.phone.clone(),
         last_updated: row.qbo_last_updated_at,
         deleted: false,
+        realm: row.realm.clone(),
     }
 }

@@ -80,6 +80,19 @@ pub fn update_dedupe_key(id: &DigitCustomerId) -> String {
     format!("update:{id}")
 }
 
+/// A linked customer's update job at `priority` (one live update per customer, by its dedupe
+/// key).
+#[must_use]
+pub fn update_job(id: &DigitCustomerId, priority: i16) -> store::jobs::NewJob<'static> {
+    store::jobs::NewJob {
+        kind: UPDATE_CUSTOMER_JOB,
+        payload: serde_json::json!({ "digit_customer_id": id.as_str() }),
+        priority,
+        dedupe_key: Some(update_dedupe_key(id)),
+        needs_connection: true,
+    }
+}
+
 /// What a push can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -610,6 +623,7 @@ pub(crate) fn qbo_record(c: &QboCustomer) -> QboCustomerRecord {
 pub fn mirrored(c: &QboCustomer) -> MirroredCustomer {
     let keys = matching::customer_keys(&c.display_name, c.email.as_deref());
     MirroredCustomer {
+        realm: c.realm.clone(),
         qbo_id: c.id.clone(),
         sync_token: c.sync_token.clone(),
         display_name: c.display_name.clone(),

@@ -214,8 +214,10 @@ impl Pusher {
                     customer: None,
                 } => {
                     if attempt.variant >= MAX_QUALIFIED_NAMES {
+                        count_duplicate_name("names_exhausted");
                         return self.names_exhausted(tenant, target, &holder).await;
                     }
+                    count_duplicate_name("qualified_name");
                     attempt.variant += 1;
                     attempt.notes.push(format!(
                         "QuickBooks has a {} named '{}': created as '{}'",
@@ -271,6 +273,7 @@ impl Pusher {
             reasons,
         };
         if !holder.active {
+            count_duplicate_name("review_inactive_holder");
             let reason = "QuickBooks refused to create this customer: an inactive QuickBooks \
                           customer holds the name. Reactivate it and link, or create this \
                           customer under another name";
@@ -299,6 +302,7 @@ impl Pusher {
             .remove(target.customer.id.as_str());
         match decision {
             Some(Decision::AutoLink { score, reasons, .. }) => {
+                count_duplicate_name("linked");
                 let mut all = vec![
                     "QuickBooks refused the create: the name exists already (6240)".to_owned(),
                 ];
@@ -317,8 +321,12 @@ impl Pusher {
                 };
                 self.link(tenant, link, Some(holder)).await
             }
-            Some(Decision::AlreadyLinked { .. }) => Ok(Pushed::AlreadyLinked),
+            Some(Decision::AlreadyLinked { .. }) => {
+                count_duplicate_name("already_linked");
+                Ok(Pushed::AlreadyLinked)
+            }
             other => {
+                count_duplicate_name("review_uncertain");
                 let why = match other {
                     Some(Decision::Review { reason, .. }) => reason,
                     _ => "the names are not certainly the same customer".to_owned(),
@@ -360,4 +368,9 @@ impl Pusher {
         )
         .await
     }
+}
+
+/// Counts how a "Duplicate Name Exists" (6240) answer was resolved.
+fn count_duplicate_name(resolution: &'static str) {
+    metrics::counter!("qbo_sync_duplicate_name_total", "resolution" => resolution).increment(1);
 }

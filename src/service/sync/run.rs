@@ -165,13 +165,27 @@ impl SyncEngine {
         self.await_pushes(&tenant, run.id).await
     }
 
+    /// Ends an active run as `state` and counts it in the metrics; whether it was active.
+    async fn end_run(
+        &self,
+        run_id: Uuid,
+        state: &'static str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let ended = store::sync_runs::finish_run(&self.pool, run_id, state, error).await?;
+        if let Some(run) = &ended {
+            record_finished(run, state);
+        }
+        Ok(ended.is_some())
+    }
+
     /// Ends the run as failed with `error` (a message for a person, no customer data) and
     /// cancels the pushes it queued that have not started.
     ///
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn fail(&self, run_id: Uuid, error: &str) -> Result<(), StoreError> {
-        if store::sync_runs::finish_run(&self.pool, run_id, "failed", Some(error)).await? {
+        if self.end_run(run_id, "failed", Some(error)).await? {
             tracing::warn!(run_id = %run_id, %error, "sync run failed");
         }
         Ok(())
@@ -214,7 +228,7 @@ impl SyncEngine {
         let dropped =
             store::sync_runs::cancel_queued_pushes(&self.pool, tenant, run.id, PUSH_CUSTOMER_JOB)
                 .await?;
-        store::sync_runs::finish_run(&self.pool, run.id, "cancelled", None).await?;
+        self.end_run(run.id, "cancelled", None).await?;
         tracing::info!(tenant = %tenant, run_id = %run.id, pushes_dropped = dropped, "sync run cancelled");
         Ok(())
     }
@@ -514,7 +528,7 @@ impl SyncEngine {
         if live > 0 {
             return Ok(RunStep::WaitForPushes(self.settings.push_poll));
         }
-        store::sync_runs::finish_run(&self.pool, run_id, "succeeded", None).await?;
+        self.end_run(run_id, "succeeded", None).await?;
         tracing::info!(tenant = %tenant, run_id = %run_id, "sync run succeeded");
         Ok(RunStep::Finished)
     }
@@ -580,7 +594,7 @@ impl SyncEngine {
         let actions = serde_json::to_value(actions)
             .map_err(|e| StoreError::Corrupt(format!("planned actions: {e}")))?;
         store::sync_runs::store_plan(&self.pool, run.id, counts, &actions, total).await?;
-        store::sync_runs::finish_run(&self.pool, run.id, "succeeded", None).await?;
+        self.end_run(run.id, "succeeded", None).await?;
         tracing::info!(tenant = %tenant, run_id = %run.id, actions = total, "dry sync run planned");
         Ok(RunStep::Finished)
     }
@@ -660,4 +674,17 @@ fn record_of(m: &MirroredCustomer) -> QboCustomerRecord {
         phone: m.phone.clone(),
         digit_marker: None,
     }
+}
+
+/// Counts an ended run by mode and outcome, and how long it took.
+fn record_finished(run: &store::sync_runs::FinishedRun, outcome: &'static str) {
+    let mode = if run.dry_run {
+        format!("{}_dry_run", run.mode)
+    } else {
+        run.mode.clone()
+    };
+    metrics::counter!("qbo_sync_sync_runs_total", "mode" => mode.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("qbo_sync_sync_run_duration_seconds", "mode" => mode, "outcome" => outcome)
+        .record(run.duration.as_secs_f64());
 }

@@ -1,0 +1,63 @@
+//! The invoice preflight's one read: everything `ValidateInvoiceCustomer` answers from, in a
+//! single indexed query.
+
+use sqlx::PgPool;
+use tracing::instrument;
+
+use super::StoreError;
+use crate::domain::{DigitCustomerId, TenantId};
+
+/// What the store knows about one Digit customer, for the preflight.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PreflightFacts {
+    /// Whether Digit reported the customer.
+    pub known: bool,
+    /// Its name, when known.
+    pub display_name: Option<String>,
+    /// The tenant's connection state, when it ever connected.
+    pub connection: Option<String>,
+    /// The linked QBO customer's id.
+    pub qbo_id: Option<String>,
+    /// The linked QBO customer's name, when mirrored.
+    pub qbo_name: Option<String>,
+    /// Whether the linked QBO customer is active, when mirrored.
+    pub qbo_active: Option<bool>,
+    /// Whether the linked QBO customer vanished from QBO, when mirrored.
+    pub qbo_missing: Option<bool>,
+    /// The open review item, if any.
+    pub review_id: Option<uuid::Uuid>,
+    /// Whether its push job (dedupe key `push_key`) is queued, running or parked.
+    pub pushing: bool,
+}
+
+/// Reads the facts of Digit customer `digit`, whose push job's dedupe key is `push_key`.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.preflight.facts", skip_all, err)]
+pub async fn preflight_facts(
+    pool: &PgPool,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+    push_key: &str,
+) -> Result<PreflightFacts, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.id IS NOT NULL AS known, c.display_name, conn.state AS connection,
+                l.qbo_customer_id AS qbo_id, q.display_name AS qbo_name,
+                q.active AS qbo_active, q.missing AS qbo_missing, r.id AS review_id,
+                EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = $1 AND j.dedupe_key = $3
+                        AND j.state IN ('queued', 'running', 'parked')) AS pushing
+         FROM (SELECT 1) AS one
+         LEFT JOIN digit_customers c ON c.tenant_id = $1 AND c.id = $2
+         LEFT JOIN connections conn ON conn.tenant_id = $1
+         LEFT JOIN links l ON l.tenant_id = $1 AND l.digit_customer_id = $2
+         LEFT JOIN qbo_customers q ON q.tenant_id = $1 AND q.qbo_id = l.qbo_customer_id
+         LEFT JOIN review_items r ON r.tenant_id = $1 AND r.digit_customer_id = $2
+                                 AND r.state = 'open'",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .bind(push_key)
+    .fetch_one(pool)
+    .await?)
+}
