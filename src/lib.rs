@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod ctl;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -1,5 +1,8 @@
 //! The `qbo-sync` binary: parse the command line, set up telemetry, dispatch.
 
+#[cfg(feature = "dev")]
+mod dev;
+
 use std::{
     path::{Path, PathBuf},
     pin::Pin,
@@ -39,6 +42,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         digit: PathBuf,
     },
+    /// Run everything on this machine: PostgreSQL (a private cluster unless DATABASE_URL
+    /// answers), the QBO simulator with a demo company, and the service with a caller token.
+    #[cfg(feature = "dev")]
+    Dev(dev::DevArgs),
+    /// Talk to a running qbo-sync over gRPC: sync with progress, status, links, reviews.
+    Ctl(Box<qbo_sync::ctl::CtlArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -62,8 +71,12 @@ fn main() -> ExitCode {
     let work: Pin<Box<dyn Future<Output = anyhow::Result<()>>>> = match Cli::parse().command {
         Command::Serve(args) => Box::pin(serve(*args)),
         Command::Migrate(args) => Box::pin(migrate(args)),
+        #[cfg(feature = "dev")]
+        Command::Dev(args) => Box::pin(dev::run(args)),
         // The offline matcher needs neither a runtime nor telemetry: its output is the plan.
         Command::Match { qbo, digit } => return run_match(&qbo, &digit),
+        // The client has exit codes of its own (see `ctl --help`) and no telemetry.
+        Command::Ctl(args) => return qbo_sync::ctl::main(*args),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

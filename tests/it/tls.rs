@@ -17,6 +17,8 @@ struct Pki {
     server_key: PathBuf,
     ca_file: PathBuf,
     client: Identity,
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 fn pki() -> Pki {
@@ -45,6 +47,8 @@ fn pki() -> Pki {
         server_cert: write("server.pem", &server_pem),
         server_key: write("server.key", &server_key_pem),
         ca_file: write("ca.pem", &ca.pem()),
+        client_cert: write("client.pem", &client_pem),
+        client_key: write("client.key", &client_key_pem),
         client: Identity::from_pem(client_pem, client_key_pem),
     }
 }
@@ -148,4 +152,52 @@ async fn half_a_tls_configuration_refuses_to_start() {
         let error = build_app(&all).await.err().expect("must refuse");
         assert!(format!("{error:#}").contains(wanted), "{error:#}");
     }
+}
+
+/// `qbo-sync ctl` over mutual TLS: the server's answer (NOT_FOUND, exit 3) proves the
+/// handshake; without the test CA the server's certificate is not trusted (exit 4).
+#[tokio::test]
+async fn ctl_speaks_mutual_tls_with_its_ca_and_client_certificate() {
+    let pki = pki();
+    let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    let (cert, key, ca) = (
+        path(&pki.server_cert),
+        path(&pki.server_key),
+        path(&pki.ca_file),
+    );
+    let (port, _server) = serve(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-client-ca",
+        &ca,
+    ])
+    .await;
+    let ctl = |tls: Vec<String>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_qbo-sync"));
+        command
+            .args(["ctl", "--addr", &format!("https://localhost:{port}")])
+            .args(["--tenant", "t1", "status", "d-1"])
+            .args(tls)
+            .env_remove("QBO_SYNC_CA_FILE");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let mutual = vec![
+        "--ca-file".into(),
+        ca.clone(),
+        "--cert-file".into(),
+        path(&pki.client_cert),
+        "--key-file".into(),
+        path(&pki.client_key),
+    ];
+    let answered = ctl(mutual).await.unwrap();
+    let stderr = String::from_utf8_lossy(&answered.stderr);
+    assert_eq!(answered.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("NOT_FOUND"), "{stderr}");
+
+    let untrusted = ctl(Vec::new()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("UNAVAILABLE: cannot reach"), "{stderr}");
 }
