@@ -20,7 +20,7 @@ use std::{str::FromStr, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    ConnectOptions,
+    ConnectOptions, Connection,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
@@ -50,8 +50,24 @@ pub fn connect_lazy(config: &DatabaseConfig) -> Result<PgPool, StoreError> {
     Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.db_acquire_timeout)
+        // sqlx pings every connection it hands out, a second round trip for each one-query
+        // request (the preflight's). A connection used within the last moment is known to be
+        // alive; only one that sat idle longer is pinged (as HikariCP's alive-bypass window
+        // does). A connection that broke meanwhile fails its query and is discarded.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
+
+/// How long a pooled connection may sit idle before it is pinged on its way out of the pool.
+const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
 
 /// Applies pending migrations under sqlx's advisory lock, so replicas starting together
 /// migrate once.
