@@ -1,9 +1,9 @@
 //! The invoice service's preflight (`ValidateInvoiceCustomer`): may this customer be
 //! invoiced in QuickBooks now, and if not, what exactly fixes it.
 //!
-//! The answer comes from one indexed read (the customer, its link, the linked QBO customer,
-//! the connection, an open review item, a waiting push). Only a customer that is not linked
-//! costs more: its candidates come from the mirror. With `repair`, a customer that is not
+//! A linked customer's answer comes from one indexed read (its link, the linked QBO customer,
+//! the connection). Any other costs a second read (the customer, an open review item, a
+//! waiting push) and, when it is not linked, its candidates from the mirror. With `repair`, a customer that is not
 //! linked (or whose push waits) is pushed now on the interactive lane, within the caller's
 //! deadline: a safe match found in QuickBooks is linked, a customer QuickBooks lacks is
 //! created. A push job is queued first, so a repair cut short by the deadline is finished by
@@ -119,8 +119,11 @@ impl Preflight {
         Ok(verdict)
     }
 
-    /// The one read of the fast path.
+    /// The fast path's one read for a linked customer; the full read for any other.
     async fn facts(&self, tenant: &TenantId, digit: &DigitCustomerId) -> Result<Facts, StoreError> {
+        if let Some(linked) = store::preflight::linked_facts(&self.pool, tenant, digit).await? {
+            return Ok(linked);
+        }
         store::preflight::preflight_facts(&self.pool, tenant, digit, &push_dedupe_key(digit)).await
     }
 

@@ -1,5 +1,7 @@
-//! The invoice preflight's one read: everything `ValidateInvoiceCustomer` answers from, in a
-//! single indexed query.
+//! The invoice preflight's reads: everything `ValidateInvoiceCustomer` answers from. A linked
+//! customer, the common case, is answered by [`linked_facts`] (the link, its QBO customer and
+//! the connection: three index probes); any other by [`preflight_facts`], one query over the
+//! six tables that can say why it cannot be invoiced.
 
 use sqlx::PgPool;
 use tracing::instrument;
@@ -59,5 +61,32 @@ pub async fn preflight_facts(
     .bind(digit.as_str())
     .bind(push_key)
     .fetch_one(pool)
+    .await?)
+}
+
+/// The facts of Digit customer `digit` when it is linked (a link implies Digit reported it,
+/// and an answer that is linked never depends on reviews or pushes); `None` when it is not.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.preflight.linked", skip_all, err)]
+pub async fn linked_facts(
+    pool: &PgPool,
+    tenant: &TenantId,
+    digit: &DigitCustomerId,
+) -> Result<Option<PreflightFacts>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT TRUE AS known, NULL::text AS display_name, conn.state AS connection,
+                l.qbo_customer_id AS qbo_id, q.display_name AS qbo_name,
+                q.active AS qbo_active, q.missing AS qbo_missing, NULL::uuid AS review_id,
+                FALSE AS pushing
+         FROM links l
+         LEFT JOIN connections conn ON conn.tenant_id = $1
+         LEFT JOIN qbo_customers q ON q.tenant_id = $1 AND q.qbo_id = l.qbo_customer_id
+         WHERE l.tenant_id = $1 AND l.digit_customer_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(digit.as_str())
+    .fetch_optional(pool)
     .await?)
 }
