@@ -259,7 +259,7 @@ impl TokenManager {
         debug!(status, intuit_tid = %tid, "qbo.oauth.token_endpoint");
         if (200..300).contains(&status) {
             let dto: TokenResponseDto = serde_json::from_slice(&body)
-                .map_err(|e| GrantError::Other(QboError::Decode(format!("token answer: {e}"))))?;
+                .map_err(|e| GrantError::Other(QboError::decode("token answer", &e)))?;
             return Ok(grant_from(dto));
         }
         let error = serde_json::from_slice::<TokenErrorDto>(&body)

@@ -224,8 +224,8 @@ impl QboClient {
             return Err(error);
         }
         debug!(op = call.op, status = raw.status, intuit_tid = %raw.tid, "qbo.call.ok");
-        let mut value: Value = serde_json::from_slice(&raw.body)
-            .map_err(|e| QboError::Decode(format!("{}: {e}", call.op)))?;
+        let mut value: Value =
+            serde_json::from_slice(&raw.body).map_err(|e| QboError::decode(call.op, &e))?;
         canonicalize_keys(&mut value);
         Ok(value)
     }
