@@ -30,5 +30,6 @@ mod reflection;
 mod server;
 mod sync;
 mod tls;
+mod traces;
 mod validation;
 mod webhooks;
