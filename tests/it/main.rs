@@ -15,6 +15,7 @@ mod helm;
 mod helpers;
 mod jobs;
 mod links;
+mod logs;
 mod metrics;
 mod migrations;
 mod push;
