@@ -284,7 +284,8 @@ impl App {
         ));
         let notifications = QboNotifications::new(pool.clone(), syncs.clone());
         let webhooks =
-            WebhookEndpoint::new(config.qbo.webhook_verifier_token.clone(), notifications);
+            WebhookEndpoint::new(config.qbo.webhook_verifier_token.clone(), notifications)
+                .following_caller_traces(config.traces.endpoint().is_some());
         let router = http::router(Arc::clone(&database_up), webhooks);
         let http = serve_http(listeners.http, router, shutdown.clone());
         let customer_sync = CustomerSyncApi::new(
@@ -461,7 +462,10 @@ async fn serve_grpc(
         .timeout(config.server.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // Metrics and the in-flight limit outside, so refused calls are counted too.
-        .layer(RpcLayer::new(config.server.max_concurrent_requests, known))
+        .layer(
+            RpcLayer::new(config.server.max_concurrent_requests, known)
+                .exporting_traces(config.traces.endpoint().is_some()),
+        )
         .layer(AuthLayer::new(access.authenticator))
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -24,6 +24,8 @@ pub struct Config {
     pub push: PushConfig,
     #[command(flatten)]
     pub log: LogConfig,
+    #[command(flatten)]
+    pub traces: TraceConfig,
 }
 
 impl Config {
@@ -296,6 +298,78 @@ pub struct LogConfig {
     pub log_filter: String,
 }
 
+/// OpenTelemetry trace export over OTLP/gRPC; off unless an endpoint is given.
+#[derive(Debug, Clone, Args)]
+pub struct TraceConfig {
+    /// OTLP/gRPC endpoint of the collector, e.g. `http://otel-collector:4317` (`https://`
+    /// checks the collector's certificate against the Mozilla roots compiled in). Unset or
+    /// empty: no trace export, no exporter and no background task. Extra headers (a vendor's
+    /// API key) come from the standard `OTEL_EXPORTER_OTLP_HEADERS`.
+    #[arg(long, env = "QBO_SYNC_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    #[arg(long, env = "QBO_SYNC_OTLP_SERVICE_NAME", default_value = "qbo-sync")]
+    pub otlp_service_name: String,
+    /// More resource attributes, as `key=value,key=value` (e.g.
+    /// `deployment.environment.name=prod`); the standard `OTEL_RESOURCE_ATTRIBUTES` is read
+    /// too, and these win over it.
+    #[arg(long, env = "QBO_SYNC_OTLP_RESOURCE_ATTRIBUTES", default_value = "", value_parser = parse_resource_attributes)]
+    pub otlp_resource_attributes: ResourceAttributes,
+    /// Share of traces started here (RPCs without a sampled caller, jobs, webhooks) that are
+    /// exported, from 0 to 1. A caller's `traceparent` decides for its own traces.
+    #[arg(long, env = "QBO_SYNC_OTLP_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    pub otlp_sample_ratio: f64,
+    /// Longest time one export of a batch of spans may take, and so the longest wait for the
+    /// last batch at shutdown.
+    #[arg(long, env = "QBO_SYNC_OTLP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub otlp_timeout: Duration,
+}
+
+impl TraceConfig {
+    /// The collector's endpoint when trace export is on (an empty value counts as unset, as
+    /// a ConfigMap may give it).
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+    }
+}
+
+/// Resource attributes given as `key=value,key=value`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceAttributes(pub Vec<(String, String)>);
+
+/// Parses `key=value,key=value` (spaces around items allowed; an empty text is no attribute).
+///
+/// # Errors
+/// A message naming the item that is not `key=value` with a non-empty key.
+pub fn parse_resource_attributes(text: &str) -> Result<ResourceAttributes, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(format!("'{item}' is not key=value")),
+        })
+        .collect::<Result<_, _>>()
+        .map(ResourceAttributes)
+}
+
+/// Parses a ratio between 0 and 1.
+///
+/// # Errors
+/// When the text is not a number from 0 to 1.
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("'{text}' is not a ratio from 0 to 1")),
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -338,6 +412,41 @@ mod tests {
         assert_eq!(config.server.http_addr.to_string(), "0.0.0.0:9090");
         assert_eq!(config.qbo.qbo_base_url, "https://quickbooks.api.intuit.com");
         assert_eq!(config.log.log_format, LogFormat::Json);
+        assert_eq!(config.traces.endpoint(), None);
+        assert_eq!(config.traces.otlp_service_name, "qbo-sync");
+        assert!((config.traces.otlp_sample_ratio - 1.0).abs() < f64::EPSILON);
+        assert_eq!(config.traces.otlp_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn parses_trace_settings() {
+        let config = Config::from_args([
+            "--otlp-endpoint",
+            " ",
+            "--otlp-resource-attributes",
+            "deployment.environment.name=prod, team = billing,",
+            "--otlp-sample-ratio",
+            "0.25",
+        ])
+        .unwrap();
+        assert_eq!(config.traces.endpoint(), None, "blank is off");
+        assert_eq!(
+            config.traces.otlp_resource_attributes.0,
+            vec![
+                ("deployment.environment.name".to_owned(), "prod".to_owned()),
+                ("team".to_owned(), "billing".to_owned()),
+            ]
+        );
+        assert!((config.traces.otlp_sample_ratio - 0.25).abs() < f64::EPSILON);
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("-0.1").is_err());
+        assert!(parse_ratio("NaN").is_err());
+        assert!(parse_resource_attributes("novalue").is_err());
+        assert!(parse_resource_attributes("=x").is_err());
+        assert_eq!(
+            parse_resource_attributes(""),
+            Ok(ResourceAttributes::default())
+        );
     }
 
     #[test]

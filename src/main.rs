@@ -118,8 +118,15 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let telemetry = telemetry::init(&args.config.log, &args.config.traces)?;
+    let served = run_server(args).await;
+    // The last spans (the shutdown's own among them) leave before the process does.
+    telemetry.shutdown().await;
+    served
+}
+
+async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config;
-    telemetry::init_logging(&config.log)?;
     let pool = store::connect_lazy(&config.database)?;
     let listeners = Listeners::bind(&config).await?;
     let migrations = if args.no_migrate {

@@ -137,20 +137,6 @@ async fn serve(
     let restored = demo::seed_company(&sim, &saved_company)?;
     let secrets = secrets::load_or_create(data_dir)?;
     let config = dev_config(args, &sim, &database_url, &secrets)?;
-    telemetry::init_logging(&config.log)?;
-    let pool = store::connect_lazy(&config.database)?;
-    let listeners = Listeners::bind(&config).await?;
-    let shutdown = Shutdown::new();
-    let grace = config.server.shutdown_grace;
-    let app = App::build(config, listeners, pool, Migrations::Apply, shutdown.clone()).await?;
-    let (grpc, http) = (app.grpc_addr(), app.http_addr());
-    let server = tokio::spawn(app.run());
-    let prepared = prepare_tenant(grpc, &secrets.caller_token, &sim).await;
-    if let Err(e) = prepared {
-        shutdown.trigger(grace);
-        let _ = server.await;
-        return Err(e.context("preparing the demo tenant"));
-    }
     let place = if private {
         format!(
             "a private cluster in {}",
@@ -159,7 +145,53 @@ async fn serve(
     } else {
         "the server at DATABASE_URL".to_owned()
     };
-    print_banner(grpc, http, &place, &sim, restored, &secrets.caller_token);
+    let telemetry = telemetry::init(&config.log, &config.traces)?;
+    let demo = Demo {
+        sim: &sim,
+        saved_company: &saved_company,
+        place: &place,
+        restored,
+        secrets: &secrets,
+    };
+    let served = serve_demo(config, &demo).await;
+    telemetry.shutdown().await;
+    let saved = demo::save_company(&sim, &saved_company);
+    sim.shutdown().await;
+    served.and(saved)
+}
+
+/// What the banner and the saving of the simulator's company need.
+struct Demo<'a> {
+    sim: &'a Simulator,
+    saved_company: &'a Path,
+    place: &'a str,
+    restored: bool,
+    secrets: &'a secrets::DevSecrets,
+}
+
+/// Serves until Ctrl-C, saving the simulator's company every few seconds.
+async fn serve_demo(config: Config, demo: &Demo<'_>) -> anyhow::Result<()> {
+    let pool = store::connect_lazy(&config.database)?;
+    let listeners = Listeners::bind(&config).await?;
+    let shutdown = Shutdown::new();
+    let grace = config.server.shutdown_grace;
+    let app = App::build(config, listeners, pool, Migrations::Apply, shutdown.clone()).await?;
+    let (grpc, http) = (app.grpc_addr(), app.http_addr());
+    let server = tokio::spawn(app.run());
+    let prepared = prepare_tenant(grpc, &demo.secrets.caller_token, demo.sim).await;
+    if let Err(e) = prepared {
+        shutdown.trigger(grace);
+        let _ = server.await;
+        return Err(e.context("preparing the demo tenant"));
+    }
+    print_banner(
+        grpc,
+        http,
+        demo.place,
+        demo.sim,
+        demo.restored,
+        &demo.secrets.caller_token,
+    );
     // The simulator keeps its company in memory: saved every few seconds and at the end, so
     // the next start (even after a kill) seeds the ids the database knows.
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -168,7 +200,7 @@ async fn serve(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = demo::save_company(&sim, &saved_company) {
+                if let Err(e) = demo::save_company(demo.sim, demo.saved_company) {
                     tracing::warn!(error = %format!("{e:#}"), "saving the simulator's company");
                 }
             }
@@ -177,10 +209,7 @@ async fn serve(
     }
     println!("shutting down: draining RPCs and jobs");
     shutdown.trigger(grace);
-    let served = server.await.context("the server task")?;
-    demo::save_company(&sim, &saved_company)?;
-    sim.shutdown().await;
-    served
+    server.await.context("the server task")?
 }
 
 /// The service's configuration for dev mode: the simulator as QBO, the generated secrets,

@@ -122,7 +122,7 @@ fn identify(
 }
 
 /// Checks that the request's caller holds `scope` and may act for the tenant `tenant_id`, and
-/// returns its name for the audit trail. Call it first in every handler, with the request's raw
+/// returns its name for the audit trail; a well-formed tenant is recorded in the RPC's span. Call it first in every handler, with the request's raw
 /// `tenant_id`:
 ///
 /// ```ignore
@@ -147,6 +147,8 @@ pub fn authorize<T>(
     let Ok(tenant) = TenantId::parse(tenant_id) else {
         return Ok(caller.name.clone());
     };
+    // The RPC's span (see `grpc::middleware`) names the tenant on every line it logs.
+    tracing::Span::current().record("tenant", tracing::field::display(&tenant));
     if !caller.has_scope(scope) {
         return Err(ApiError::PermissionDenied(format!(
             "caller '{}' lacks the '{scope}' scope this RPC needs",

@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// RPC paths with these prefixes bypass the concurrency limit.
 const EXEMPT_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
@@ -67,6 +68,7 @@ pub fn served_rpcs(descriptor_set: &[u8]) -> Result<HashSet<String>, prost::Deco
 pub struct RpcLayer {
     permits: Arc<Semaphore>,
     known: Arc<HashSet<String>>,
+    traces: bool,
 }
 
 impl RpcLayer {
@@ -77,7 +79,17 @@ impl RpcLayer {
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight)),
             known: Arc::new(known),
+            traces: false,
         }
+    }
+
+    /// When traces are exported: makes each RPC's span a child of the caller's W3C
+    /// `traceparent` and gives it OpenTelemetry's RPC attributes. Without export neither is
+    /// done (there is no trace to join, and the log lines stay short).
+    #[must_use]
+    pub fn exporting_traces(mut self, traces: bool) -> Self {
+        self.traces = traces;
+        self
     }
 }
 
@@ -89,6 +101,7 @@ impl<S> Layer<S> for RpcLayer {
             inner,
             permits: Arc::clone(&self.permits),
             known: Arc::clone(&self.known),
+            traces: self.traces,
         }
     }
 }
@@ -99,6 +112,7 @@ pub struct RpcService<S> {
     inner: S,
     permits: Arc<Semaphore>,
     known: Arc<HashSet<String>>,
+    traces: bool,
 }
 
 impl<S> Service<Request<Body>> for RpcService<S>
@@ -136,7 +150,11 @@ where
         // The ready clone is used for this call; a fresh clone stays for the next poll_ready.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let span = tracing::info_span!("grpc", rpc = %rpc, code = tracing::field::Empty);
+        let span = rpc_span(&rpc, exempt, self.traces);
+        if self.traces {
+            crate::telemetry::follow_caller_trace(&span, request.headers());
+        }
+        let traces = self.traces;
         Box::pin(
             async move {
                 let started = Instant::now();
@@ -150,7 +168,7 @@ where
                     .and_then(|v| v.parse::<i32>().ok())
                     .map_or(tonic::Code::Ok, tonic::Code::from);
                 let elapsed = started.elapsed();
-                tracing::Span::current().record("code", tracing::field::debug(code));
+                record_code(&tracing::Span::current(), code, traces);
                 if exempt {
                     tracing::trace!(elapsed_ms = elapsed.as_millis() as u64, "rpc finished");
                 } else {
@@ -166,6 +184,64 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// The span of one RPC: `grpc` in the logs, `grpc.Service/Method` in exported traces, where
+/// it also carries OpenTelemetry's RPC attributes. Handlers record `tenant` in it (see
+/// `grpc::auth`). Health and reflection calls get a trace-level span, which the default
+/// filter leaves out, so probes never fill logs or traces.
+fn rpc_span(rpc: &str, exempt: bool, traces: bool) -> tracing::Span {
+    let (service, method) = rpc
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((UNKNOWN_RPC, UNKNOWN_RPC));
+    let short = service.rsplit('.').next().unwrap_or(service);
+    let name = format!("grpc.{short}/{method}");
+    macro_rules! span_at {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "grpc",
+                otel.name = %name,
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                rpc = %rpc,
+                tenant = tracing::field::Empty,
+                code = tracing::field::Empty,
+            )
+        };
+    }
+    let span = if exempt {
+        span_at!(tracing::Level::TRACE)
+    } else {
+        span_at!(tracing::Level::INFO)
+    };
+    if traces {
+        span.set_attribute("rpc.system", "grpc");
+        span.set_attribute("rpc.service", service.to_owned());
+        span.set_attribute("rpc.method", method.to_owned());
+    }
+    span
+}
+
+/// Records the RPC's gRPC code; the codes that mean the server failed mark the span as an
+/// error (OpenTelemetry's rule for gRPC servers), the caller's mistakes do not.
+fn record_code(span: &tracing::Span, code: tonic::Code, traces: bool) {
+    span.record("code", tracing::field::debug(code));
+    if traces {
+        span.set_attribute("rpc.grpc.status_code", code as i64);
+    }
+    if matches!(
+        code,
+        tonic::Code::Unknown
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unimplemented
+            | tonic::Code::Internal
+            | tonic::Code::Unavailable
+            | tonic::Code::DataLoss
+    ) {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -18,6 +18,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
+use tracing::Instrument;
 
 use super::qbo_events::customer_events;
 use crate::{error::error_chain, service::webhooks::QboNotifications};
@@ -30,6 +31,7 @@ pub const SIGNATURE_HEADER: &str = "intuit-signature";
 pub struct WebhookEndpoint {
     verifier_token: Option<SecretString>,
     notifications: QboNotifications,
+    follow_callers: bool,
 }
 
 impl WebhookEndpoint {
@@ -39,7 +41,16 @@ impl WebhookEndpoint {
         Self {
             verifier_token,
             notifications,
+            follow_callers: false,
         }
+    }
+
+    /// Makes each notification's span a child of the sender's W3C `traceparent`, when traces
+    /// are exported.
+    #[must_use]
+    pub fn following_caller_traces(mut self, follow: bool) -> Self {
+        self.follow_callers = follow;
+        self
     }
 }
 
@@ -55,7 +66,23 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let (status, text, outcome) = answer(&endpoint, &headers, &body).await;
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = "webhook.qbo",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/webhooks/qbo",
+        http.response.status_code = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    if endpoint.follow_callers {
+        crate::telemetry::follow_caller_trace(&span, &headers);
+    }
+    let (status, text, outcome) = answer(&endpoint, &headers, &body)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", status.as_u16());
+    span.record("outcome", outcome);
     metrics::counter!("qbo_sync_webhooks_total", "outcome" => outcome).increment(1);
     (status, text)
 }

@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use tracing::{debug, instrument, warn};
+use tracing::{Instrument, debug, instrument, warn};
 
 use super::{QboError, model::TokenErrorDto, model::TokenResponseDto};
 use crate::{
@@ -238,6 +238,18 @@ impl TokenManager {
     }
 
     async fn call_token_endpoint(&self, form: &[(&str, &str)]) -> Result<Grant, GrantError> {
+        let span = super::client::call_span("POST", "qbo.oauth.token");
+        let granted = self.post_token_form(form).instrument(span.clone()).await;
+        let outcome = match &granted {
+            Ok(_) => "ok",
+            Err(GrantError::InvalidGrant) => "invalid_grant",
+            Err(GrantError::Other(e)) => e.outcome_label(),
+        };
+        super::client::record_outcome(&span, outcome, granted.is_err());
+        granted
+    }
+
+    async fn post_token_form(&self, form: &[(&str, &str)]) -> Result<Grant, GrantError> {
         let response = self
             .http
             .post(&self.app.token_url)
@@ -252,6 +264,7 @@ impl TokenManager {
             .map_err(|e| GrantError::Other(super::client::transport_error(&e)))?;
         let status = response.status().as_u16();
         let tid = super::client::intuit_tid(response.headers());
+        super::client::record_answer(&tracing::Span::current(), status, &tid);
         let body = response
             .bytes()
             .await
@@ -259,7 +272,7 @@ impl TokenManager {
         debug!(status, intuit_tid = %tid, "qbo.oauth.token_endpoint");
         if (200..300).contains(&status) {
             let dto: TokenResponseDto = serde_json::from_slice(&body)
-                .map_err(|e| GrantError::Other(QboError::Decode(format!("token answer: {e}"))))?;
+                .map_err(|e| GrantError::Other(QboError::decode("token answer", &e)))?;
             return Ok(grant_from(dto));
         }
         let error = serde_json::from_slice::<TokenErrorDto>(&body)

@@ -5,7 +5,7 @@
 //! their visibility.
 
 use secrecy::{ExposeSecret, SecretString};
-use tracing::{debug, instrument, warn};
+use tracing::{Instrument, debug, instrument, warn};
 
 use super::{GrantError, TokenManager};
 use crate::{
@@ -115,6 +115,18 @@ impl TokenManager {
 
     /// Asks Intuit to revoke a token: a JSON body `{"token": ...}` with HTTP Basic client auth.
     async fn revoke(&self, token: &SecretString) -> RevokeOutcome {
+        let span = crate::quickbooks::client::call_span("POST", "qbo.oauth.revoke");
+        let outcome = self.post_revoke(token).instrument(span.clone()).await;
+        let label = match &outcome {
+            RevokeOutcome::Revoked | RevokeOutcome::AlreadyDisconnected => "ok",
+            RevokeOutcome::NotConfirmed(_) => "not_confirmed",
+        };
+        let failed = matches!(outcome, RevokeOutcome::NotConfirmed(_));
+        crate::quickbooks::client::record_outcome(&span, label, failed);
+        outcome
+    }
+
+    async fn post_revoke(&self, token: &SecretString) -> RevokeOutcome {
         let sent = self
             .http
             .post(&self.app.revoke_url)
@@ -129,12 +141,16 @@ impl TokenManager {
             .await;
         match sent {
             Ok(response) if response.status().is_success() => {
+                let tid = crate::quickbooks::client::intuit_tid(response.headers());
+                let status = response.status().as_u16();
+                crate::quickbooks::client::record_answer(&tracing::Span::current(), status, &tid);
                 debug!("qbo.oauth.revoked");
                 RevokeOutcome::Revoked
             }
             Ok(response) => {
                 let status = response.status().as_u16();
                 let tid = crate::quickbooks::client::intuit_tid(response.headers());
+                crate::quickbooks::client::record_answer(&tracing::Span::current(), status, &tid);
                 warn!(status, intuit_tid = %tid, "qbo.oauth.revoke.refused");
                 RevokeOutcome::NotConfirmed(format!("revoke endpoint answered HTTP {status}"))
             }

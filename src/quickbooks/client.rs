@@ -17,7 +17,7 @@ use reqwest::{Method, header::HeaderMap};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::PgPool;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use super::{
     QboError,
@@ -150,12 +150,32 @@ impl QboClient {
 
     /// Runs one call with the retry rules of this module and returns the JSON answer with
     /// canonical key spelling, and the company that answered (the realm of the token used).
+    /// The call is one span (see [`call_span`]) covering its retries.
     pub(crate) async fn execute(&self, tenant: &TenantId, call: &Call) -> Result<Reply, QboError> {
+        let span = call_span(call.method.as_str(), call.op);
+        span.record("tenant", tracing::field::display(tenant));
+        let result = self
+            .execute_with_retries(tenant, call)
+            .instrument(span.clone())
+            .await;
+        record_call_outcome(&span, result.as_ref().err());
+        result
+    }
+
+    async fn execute_with_retries(
+        &self,
+        tenant: &TenantId,
+        call: &Call,
+    ) -> Result<Reply, QboError> {
         let mut token = self.tokens.access_token(tenant).await?;
+        let span = tracing::Span::current();
+        span.record("realm", tracing::field::display(&token.realm));
         let (mut refreshed, mut resent_500, mut transport_retries) = (false, false, 0u32);
         let started = Instant::now();
-        let mut backoffs = 0u32;
+        let (mut backoffs, mut attempts) = (0u32, 0u32);
         loop {
+            attempts += 1;
+            span.record("attempts", attempts);
             let waited = Instant::now();
             let permit = self
                 .limiter
@@ -224,8 +244,8 @@ impl QboClient {
             return Err(error);
         }
         debug!(op = call.op, status = raw.status, intuit_tid = %raw.tid, "qbo.call.ok");
-        let mut value: Value = serde_json::from_slice(&raw.body)
-            .map_err(|e| QboError::Decode(format!("{}: {e}", call.op)))?;
+        let mut value: Value =
+            serde_json::from_slice(&raw.body).map_err(|e| QboError::decode(call.op, &e))?;
         canonicalize_keys(&mut value);
         Ok(value)
     }
@@ -274,6 +294,7 @@ impl QboClient {
         })?;
         let status = response.status().as_u16();
         let tid = intuit_tid(response.headers());
+        record_answer(&tracing::Span::current(), status, &tid);
         let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| {
             let error = transport_error(&e);
@@ -339,6 +360,52 @@ pub(crate) fn intuit_tid(headers: &HeaderMap) -> String {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The span of one outgoing call to Intuit, retries included: named `METHOD endpoint` (e.g.
+/// `GET qbo.customer.read`), never by its URL, whose query may hold customer names. The
+/// tenant, realm, attempts, last HTTP status, `intuit_tid` and `outcome` (as in
+/// `qbo_sync_qbo_requests_total`) are recorded as they become known.
+pub(crate) fn call_span(method: &str, endpoint: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "qbo.call",
+        otel.name = %format_args!("{method} {endpoint}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        endpoint,
+        http.request.method = method,
+        tenant = tracing::field::Empty,
+        realm = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        intuit_tid = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
+}
+
+/// Records an HTTP answer in a [`call_span`].
+pub(crate) fn record_answer(span: &tracing::Span, status: u16, tid: &str) {
+    span.record("http.response.status_code", status);
+    span.record("intuit_tid", tid);
+}
+
+/// Records how a [`call_span`] ended: `outcome` as in `qbo_sync_qbo_requests_total`, and
+/// whether it failed (then the exported span is an error).
+pub(crate) fn record_outcome(span: &tracing::Span, outcome: &str, failed: bool) {
+    span.record("outcome", outcome);
+    if failed {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// [`record_outcome`] of an API call; a 6240 is an answer callers expect and handle, not a
+/// failure of the call.
+fn record_call_outcome(span: &tracing::Span, error: Option<&QboError>) {
+    record_outcome(
+        span,
+        error.map_or("ok", QboError::outcome_label),
+        error.is_some_and(|e| !matches!(e, QboError::DuplicateName { .. })),
+    );
 }
 
 /// Counts one QBO request by endpoint and outcome, and each throttling answer.

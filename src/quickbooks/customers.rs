@@ -299,5 +299,5 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     value: Value,
     what: &str,
 ) -> Result<T, QboError> {
-    serde_json::from_value(value).map_err(|e| QboError::Decode(format!("{what}: {e}")))
+    serde_json::from_value(value).map_err(|e| QboError::decode(what, &e))
 }

@@ -100,6 +100,15 @@ pub enum QboError {
 }
 
 impl QboError {
+    /// [`QboError::Decode`] of a serde error under `context`, with every quoted value of its
+    /// message blanked: serde quotes the value it could not take (`invalid type: string
+    /// "Acme Ltd", expected ...`), which may be a customer's name or a token, while the
+    /// field and type it names are what a person needs.
+    #[must_use]
+    pub fn decode(context: &str, error: &serde_json::Error) -> Self {
+        Self::Decode(format!("{context}: {}", blank_quoted(&error.to_string())))
+    }
+
     /// A short, bounded label for metrics (`qbo_sync_qbo_requests_total{outcome}`).
     #[must_use]
     pub fn outcome_label(&self) -> &'static str {
@@ -314,6 +323,33 @@ fn unescape_xml(text: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&apos;", "'")
         .replace("&amp;", "&")
+}
+
+/// `text` with the contents of every double-quoted string replaced by `…` (escaped quotes
+/// inside a string do not end it).
+fn blank_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut quoted, mut escaped) = (false, false);
+    for c in text.chars() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => {
+                out.push_str("…\"");
+                quoted = false;
+            }
+            (true, false, _) => {}
+            (false, _, '"') => {
+                out.push('"');
+                quoted = true;
+            }
+            (false, _, c) => out.push(c),
+        }
+    }
+    if quoted {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

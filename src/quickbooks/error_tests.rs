@@ -192,3 +192,26 @@ fn display_text_holds_no_detail() {
     let error = classify_body(400, body).unwrap();
     assert!(!error.to_string().contains("Jane"));
 }
+
+#[test]
+fn decode_errors_never_quote_the_value() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Dto {
+        #[serde(rename = "Active")]
+        active: bool,
+    }
+    let value = serde_json::json!({"Active": "Zoë \"the\" O'Brien Ltd"});
+    let error = serde_json::from_value::<Dto>(value).unwrap_err();
+    assert!(
+        error.to_string().contains("Brien"),
+        "serde quotes it: {error}"
+    );
+    let text = QboError::decode("customer", &error).to_string();
+    assert!(!text.contains("Brien") && !text.contains("Zo"), "{text}");
+    assert!(
+        text.contains("invalid type") && text.contains("boolean"),
+        "{text}"
+    );
+    assert_eq!(blank_quoted(r#"a "b\"c" d "e"#), "a \"…\" d \"…");
+}

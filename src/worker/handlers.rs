@@ -107,8 +107,8 @@ impl JobHandler for PushHandler {
     }
 }
 
-/// The sync run that queued a push job, if one did.
-fn run_of(job: &ClaimedJob) -> Option<Uuid> {
+/// The sync run of a job: the run a `sync_run` job runs, or the run that queued a push.
+pub(super) fn run_of(job: &ClaimedJob) -> Option<Uuid> {
     job.payload
         .get("run_id")
         .and_then(serde_json::Value::as_str)

@@ -11,10 +11,10 @@ use futures::FutureExt;
 use rand::Rng;
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 use uuid::Uuid;
 
-use super::{Handlers, JobOutcome};
+use super::{Handlers, JobOutcome, handlers::run_of};
 use crate::{
     config::WorkerConfig,
     domain::TenantId,
@@ -163,9 +163,10 @@ impl Worker {
 
     async fn run_group(&self, group: Vec<ClaimedJob>) -> Result<RunReport, StoreError> {
         let kind = group[0].kind.clone();
-        let outcomes = self.outcomes_of(&group).await;
+        let span = job_span(&group);
+        let outcomes = self.outcomes_of(&group).instrument(span.clone()).await;
         metrics::counter!("qbo_sync_job_runs_total", "kind" => kind.clone()).increment(1);
-        self.record(&group, &outcomes).await?;
+        self.record(&group, &outcomes).instrument(span).await?;
         Ok(RunReport {
             kind,
             outcomes: group.iter().map(|j| j.id).zip(outcomes).collect(),
@@ -392,6 +393,28 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, stop: tokio_util::sync::Cancell
         wake.notify_waiters();
     })
     .await;
+}
+
+/// The span of one turn of a group of jobs (one kind, one tenant): `job.KIND` in exported
+/// traces, where it starts a trace of its own. Every line logged while the jobs run names the
+/// tenant, the first job and, when the jobs belong to one sync run, its `run_id`.
+fn job_span(group: &[ClaimedJob]) -> tracing::Span {
+    let first = &group[0];
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %format_args!("job.{}", first.kind),
+        otel.kind = "consumer",
+        kind = %first.kind,
+        job = %first.id,
+        jobs = group.len(),
+        attempt = first.attempts,
+        tenant = %first.tenant_id,
+        run_id = tracing::field::Empty,
+    );
+    if let Some(run) = run_of(first).filter(|run| group.iter().all(|j| run_of(j) == Some(*run))) {
+        span.record("run_id", tracing::field::display(run));
+    }
+    span
 }
 
 fn log_failure(job: &ClaimedJob, error: &str, dead: bool) {
