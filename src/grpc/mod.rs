@@ -6,4 +6,5 @@ pub mod connection;
 pub mod convert;
 pub mod customer_sync;
 pub mod middleware;
+pub mod requests;
 pub mod validate;
