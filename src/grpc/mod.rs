@@ -2,6 +2,7 @@
 //! No SQL and no HTTP here.
 
 pub mod auth;
+pub mod codec;
 pub mod connection;
 pub mod convert;
 pub mod customer_sync;
