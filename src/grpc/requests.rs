@@ -1,6 +1,6 @@
 //! proto → domain: one function per request type checks and converts its fields, collecting
 //! every bad field before failing once with INVALID_ARGUMENT (google.rpc BadRequest). No I/O,
-//! so every request type can be checked without a server.
+//! so the property tests (`requests_props.rs`) drive every request type with arbitrary values.
 //! The handlers call [`super::auth::authorize`] first, then one of these.
 
 use std::collections::HashSet;
@@ -416,3 +416,7 @@ fn environment_of(environment: pb::QboEnvironment) -> Environment {
         pb::QboEnvironment::Sandbox | pb::QboEnvironment::Unspecified => Environment::Sandbox,
     }
 }
+
+#[cfg(test)]
+#[path = "requests_props.rs"]
+mod props;
