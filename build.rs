@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     tonic_prost_build::configure()
+        // Junk request bodies are INVALID_ARGUMENT, not tonic-prost's INTERNAL (see the codec).
+        .codec_path("crate::grpc::codec::ProtoCodec")
         .file_descriptor_set_path(out_dir.join("qbosync_descriptor.bin"))
         .compile_protos(&protos, &["proto"])?;
     Ok(())

@@ -14,6 +14,8 @@ pub mod grpc;
 pub mod http;
 pub mod matching;
 pub mod pgcluster;
+#[cfg(test)]
+mod props;
 pub mod proto;
 pub mod quickbooks;
 pub mod service;

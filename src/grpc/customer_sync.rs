@@ -1,32 +1,28 @@
 //! `qbosync.v1.CustomerSyncService`.
 
-use std::{collections::HashSet, pin::Pin};
+use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
-use super::{auth::authorize, convert, validate::Checker};
+use super::{
+    auth::authorize,
+    convert,
+    requests::{self, CheckedBatch},
+};
 use crate::{
     auth::Scope,
-    domain::{DigitCustomer, DigitCustomerId, QboCustomerId, TenantId},
+    domain::DigitCustomer,
     error::ApiError,
     proto::v1::{self as pb, customer_sync_service_server::CustomerSyncService},
     service::{
         customers::Customers,
         links::{Actor, Links},
         preflight::Preflight,
-        reviews::{Decision, Reviews},
-        sync::{SyncMode, SyncRequest, Syncs, Trigger},
+        reviews::Reviews,
+        sync::Syncs,
     },
 };
-
-/// The most customers one `BatchUpsertCustomers` call may carry.
-pub const MAX_BATCH_CUSTOMERS: usize = 1_000;
-/// The longest free-text reason kept in the audit trail, in bytes.
-pub const MAX_REASON_BYTES: usize = 1_000;
-/// The largest review page.
-pub const MAX_PAGE_SIZE: i32 = 500;
 
 /// How often WatchSyncRun looks at the run.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -93,117 +89,6 @@ fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
     })
 }
 
-fn tenant(checker: &mut Checker, value: &str) -> Option<TenantId> {
-    checker.id("tenant_id", value, TenantId::parse)
-}
-
-fn digit_id(checker: &mut Checker, value: &str) -> Option<DigitCustomerId> {
-    checker.id("digit_customer_id", value, DigitCustomerId::parse)
-}
-
-fn uuid(checker: &mut Checker, field: &str, value: &str) -> Option<Uuid> {
-    Uuid::parse_str(value)
-        .map_err(|_| checker.violation(field, "must be a UUID"))
-        .ok()
-}
-
-/// Checks a request that names one tenant and one Digit customer.
-fn tenant_and_customer(
-    tenant_id: &str,
-    customer_id: &str,
-) -> Result<(TenantId, DigitCustomerId), ApiError> {
-    let mut checker = Checker::new();
-    match (
-        tenant(&mut checker, tenant_id),
-        digit_id(&mut checker, customer_id),
-    ) {
-        (Some(t), Some(c)) if checker.is_clean() => Ok((t, c)),
-        _ => Err(checker.into_error()),
-    }
-}
-
-/// Checks a listing's page size (0 for the default, at most [`MAX_PAGE_SIZE`]) and the size of
-/// its page token; returns the page size.
-fn page(checker: &mut Checker, page_size: i32, page_token: &str) -> usize {
-    if !(0..=MAX_PAGE_SIZE).contains(&page_size) {
-        checker.violation(
-            "page_size",
-            format!("must be 0 (default 50) to {MAX_PAGE_SIZE}"),
-        );
-    }
-    checker.text("page_token", page_token, 256);
-    usize::try_from(page_size).unwrap_or(0)
-}
-
-/// Checks a request that names one tenant and one sync run.
-fn tenant_and_run(tenant_id: &str, run_id: &str) -> Result<(TenantId, Uuid), ApiError> {
-    let mut checker = Checker::new();
-    match (
-        tenant(&mut checker, tenant_id),
-        uuid(&mut checker, "run_id", run_id),
-    ) {
-        (Some(t), Some(r)) if checker.is_clean() => Ok((t, r)),
-        _ => Err(checker.into_error()),
-    }
-}
-
-/// A checked batch: the valid customers and one error result per invalid one, each with its
-/// position in the request.
-struct CheckedBatch {
-    tenant: TenantId,
-    valid: Vec<(usize, DigitCustomer)>,
-    invalid: Vec<(usize, pb::BatchUpsertResult)>,
-}
-
-/// Checks a batch. The tenant and size are all-or-nothing; customers are checked one by one.
-fn check_batch(request: &pb::BatchUpsertCustomersRequest) -> Result<CheckedBatch, ApiError> {
-    let mut checker = Checker::new();
-    let tenant = tenant(&mut checker, &request.tenant_id);
-    let count = request.customers.len();
-    if count == 0 || count > MAX_BATCH_CUSTOMERS {
-        checker.violation(
-            "customers",
-            format!("must hold 1 to {MAX_BATCH_CUSTOMERS} customers, got {count}"),
-        );
-    }
-    let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
-        return Err(checker.into_error());
-    };
-    let mut valid = Vec::with_capacity(count);
-    let mut invalid = Vec::new();
-    let mut seen = HashSet::with_capacity(count);
-    for (index, customer) in request.customers.iter().enumerate() {
-        let mut item = Checker::new();
-        let parsed = item.customer(&format!("customers[{index}]"), Some(customer));
-        if parsed.is_some() && !seen.insert(customer.id.as_str()) {
-            item.violation(
-                format!("customers[{index}].id"),
-                "appears more than once in the request",
-            );
-        }
-        match parsed {
-            Some(parsed) if item.is_clean() => valid.push((index, parsed)),
-            _ => {
-                let status = Status::from(item.into_error());
-                invalid.push((
-                    index,
-                    pb::BatchUpsertResult {
-                        customer_id: customer.id.clone(),
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                        ..Default::default()
-                    },
-                ));
-            }
-        }
-    }
-    Ok(CheckedBatch {
-        tenant,
-        valid,
-        invalid,
-    })
-}
-
 type WatchStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchSyncRunResponse, Status>> + Send + 'static>>;
 
@@ -215,14 +100,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
         authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let (tenant, customer) = match (
-            tenant(&mut checker, &request.tenant_id),
-            checker.customer("customer", request.customer.as_ref()),
-        ) {
-            (Some(t), Some(c)) if checker.is_clean() => (t, c),
-            _ => return Err(checker.into_error().into()),
-        };
+        let (tenant, customer) = requests::upsert_customer(&request)?;
         let outcome = self
             .customers
             .upsert_customer(&tenant, &customer, request.skip_push)
@@ -246,7 +124,7 @@ impl CustomerSyncService for CustomerSyncApi {
             tenant,
             valid,
             invalid,
-        } = check_batch(&request)?;
+        } = requests::batch_upsert_customers(&request)?;
         let customers: Vec<DigitCustomer> = valid.iter().map(|(_, c)| c.clone()).collect();
         let outcomes = self
             .customers
@@ -282,32 +160,7 @@ impl CustomerSyncService for CustomerSyncApi {
         request: Request<pb::TriggerSyncRequest>,
     ) -> Result<Response<pb::TriggerSyncResponse>, Status> {
         let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
-        let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        checker.known_enum::<pb::SyncMode>("mode", request.mode, pb::SyncMode::Unspecified as i32);
-        checker.text(
-            "idempotency_key",
-            &request.idempotency_key,
-            crate::domain::MAX_ID_BYTES,
-        );
-        let tenant = match tenant {
-            Some(t) if checker.is_clean() => t,
-            _ => return Err(checker.into_error().into()),
-        };
-        let mode = match pb::SyncMode::try_from(request.mode) {
-            Ok(pb::SyncMode::Incremental) => SyncMode::Incremental,
-            _ => SyncMode::Full,
-        };
-        let sync = SyncRequest {
-            mode,
-            dry_run: request.dry_run,
-            link_only: request.link_only,
-            idempotency_key: (!request.idempotency_key.is_empty())
-                .then_some(request.idempotency_key),
-            requested_by: caller.to_string(),
-            trigger: Trigger::Api,
-        };
+        let (tenant, sync) = requests::trigger_sync(request.get_ref(), caller.to_string())?;
         let triggered = self
             .syncs
             .trigger(&tenant, &sync)
@@ -325,7 +178,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::GetSyncRunResponse>, Status> {
         authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        let (tenant, run_id) = requests::tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
             .syncs
             .get(&tenant, run_id)
@@ -344,7 +197,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<Self::WatchSyncRunStream>, Status> {
         authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        let (tenant, run_id) = requests::tenant_and_run(&request.tenant_id, &request.run_id)?;
         // A run that does not exist is NOT_FOUND at once, not an empty stream.
         self.syncs
             .get(&tenant, run_id)
@@ -368,7 +221,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::CancelSyncRunResponse>, Status> {
         authorize(&request, Scope::Write, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let (tenant, run_id) = tenant_and_run(&request.tenant_id, &request.run_id)?;
+        let (tenant, run_id) = requests::tenant_and_run(&request.tenant_id, &request.run_id)?;
         let run = self
             .syncs
             .cancel(&tenant, run_id)
@@ -385,7 +238,8 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::GetLinkStatusResponse>, Status> {
         authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let (tenant, id) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
+        let (tenant, id) =
+            requests::tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         let status = self
             .customers
             .link_status(&tenant, &id)
@@ -413,24 +267,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::LinkCustomersResponse>, Status> {
         let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        let digit = digit_id(&mut checker, &request.digit_customer_id);
-        let qbo = checker.id(
-            "qbo_customer_id",
-            &request.qbo_customer_id,
-            QboCustomerId::parse,
-        );
-        checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        checker.text(
-            "on_behalf_of",
-            &request.on_behalf_of,
-            crate::domain::MAX_ID_BYTES,
-        );
-        let (tenant, digit, qbo) = match (tenant, digit, qbo) {
-            (Some(t), Some(d), Some(q)) if checker.is_clean() => (t, d, q),
-            _ => return Err(checker.into_error().into()),
-        };
+        let (tenant, digit, qbo) = requests::link_customers(&request)?;
         let actor = Actor {
             name: &caller,
             on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
@@ -453,19 +290,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::UnlinkCustomerResponse>, Status> {
         let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        let digit = digit_id(&mut checker, &request.digit_customer_id);
-        checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        checker.text(
-            "on_behalf_of",
-            &request.on_behalf_of,
-            crate::domain::MAX_ID_BYTES,
-        );
-        let (tenant, digit) = match (tenant, digit) {
-            (Some(t), Some(d)) if checker.is_clean() => (t, d),
-            _ => return Err(checker.into_error().into()),
-        };
+        let (tenant, digit) = requests::unlink_customer(&request)?;
         let actor = Actor {
             name: &caller,
             on_behalf_of: (!request.on_behalf_of.is_empty()).then_some(&request.on_behalf_of),
@@ -487,17 +312,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ListLinkEventsResponse>, Status> {
         authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        let digit = if request.digit_customer_id.is_empty() {
-            None
-        } else {
-            digit_id(&mut checker, &request.digit_customer_id)
-        };
-        let page_size = page(&mut checker, request.page_size, &request.page_token);
-        let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
-            return Err(checker.into_error().into());
-        };
+        let (tenant, digit, page_size) = requests::list_link_events(&request)?;
         let page = self
             .links
             .events(&tenant, digit.as_ref(), page_size, &request.page_token)
@@ -515,12 +330,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ListReviewItemsResponse>, Status> {
         authorize(&request, Scope::Read, &request.get_ref().tenant_id)?;
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        let page_size = page(&mut checker, request.page_size, &request.page_token);
-        let Some(tenant) = tenant.filter(|_| checker.is_clean()) else {
-            return Err(checker.into_error().into());
-        };
+        let (tenant, page_size) = requests::list_review_items(&request)?;
         let page = self
             .reviews
             .list(&tenant, page_size, &request.page_token)
@@ -538,40 +348,7 @@ impl CustomerSyncService for CustomerSyncApi {
     ) -> Result<Response<pb::ResolveReviewItemResponse>, Status> {
         let caller = authorize(&request, Scope::Write, &request.get_ref().tenant_id)?.to_string();
         let request = request.into_inner();
-        let mut checker = Checker::new();
-        let tenant = tenant(&mut checker, &request.tenant_id);
-        let id = uuid(&mut checker, "review_item_id", &request.review_item_id);
-        let decision = checker.known_enum::<pb::ReviewDecision>(
-            "decision",
-            request.decision,
-            pb::ReviewDecision::Unspecified as i32,
-        );
-        let mut accepted = None;
-        match (decision, request.qbo_customer_id.is_empty()) {
-            (Some(pb::ReviewDecision::AcceptCandidate), _) => {
-                accepted = checker.id(
-                    "qbo_customer_id",
-                    &request.qbo_customer_id,
-                    QboCustomerId::parse,
-                );
-            }
-            (Some(_), false) => checker.violation(
-                "qbo_customer_id",
-                "must be empty unless the decision accepts a candidate",
-            ),
-            _ => {}
-        }
-        checker.text("reason", &request.reason, MAX_REASON_BYTES);
-        let decision = match (decision, accepted) {
-            (Some(pb::ReviewDecision::AcceptCandidate), Some(qbo)) => Some(Decision::Accept(qbo)),
-            (Some(pb::ReviewDecision::RejectAll), _) => Some(Decision::RejectAll),
-            (Some(pb::ReviewDecision::CreateNew), _) => Some(Decision::CreateNew),
-            _ => None,
-        };
-        let (tenant, id, decision) = match (tenant, id, decision) {
-            (Some(t), Some(i), Some(d)) if checker.is_clean() => (t, i, d),
-            _ => return Err(checker.into_error().into()),
-        };
+        let (tenant, id, decision) = requests::resolve_review_item(&request)?;
         let actor = Actor {
             name: &caller,
             on_behalf_of: None,
@@ -596,7 +373,8 @@ impl CustomerSyncService for CustomerSyncApi {
             authorize(&request, Scope::Validate, &request.get_ref().tenant_id)?.to_string();
         let deadline = repair_deadline(request.metadata());
         let request = request.into_inner();
-        let (tenant, digit) = tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
+        let (tenant, digit) =
+            requests::tenant_and_customer(&request.tenant_id, &request.digit_customer_id)?;
         let verdict = self
             .preflight
             .validate(&tenant, &digit, request.repair, deadline, &caller)

@@ -2,8 +2,10 @@
 //! No SQL and no HTTP here.
 
 pub mod auth;
+pub mod codec;
 pub mod connection;
 pub mod convert;
 pub mod customer_sync;
 pub mod middleware;
+pub mod requests;
 pub mod validate;

@@ -396,6 +396,10 @@ fn is_small_number(word: &str) -> bool {
 }
 
 #[cfg(test)]
+#[path = "normalize_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -355,3 +355,7 @@ fn blank_quoted(text: &str) -> String {
 #[cfg(test)]
 #[path = "error_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "error_props.rs"]
+mod props;

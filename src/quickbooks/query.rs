@@ -98,6 +98,10 @@ pub fn encode_statement(statement: &str) -> String {
 }
 
 #[cfg(test)]
+#[path = "query_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -2,7 +2,7 @@
 //! decisions on them (accept a candidate, reject them all, or create the customer anew).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -302,6 +302,9 @@ fn read_token(token: &str, tenant: &TenantId) -> Option<(DateTime<Utc>, Uuid)> {
     let (id, token_tenant) = rest.split_once(':')?;
     (token_tenant == tenant.as_str()).then_some(())?;
     let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    // Every token we issue holds a row's creation time. A forged one may hold an instant chrono
+    // knows and PostgreSQL refuses ("timestamp out of range"), which would fail the query.
+    (1..=9999).contains(&at.year()).then_some(())?;
     Some((at, Uuid::parse_str(id).ok()?))
 }
 
@@ -325,5 +328,22 @@ mod tests {
         );
         assert_eq!(read_token("junk", &t1), None);
         assert_eq!(read_token(&URL_SAFE_NO_PAD.encode("r1:x:y:t1"), &t1), None);
+    }
+
+    #[test]
+    fn forged_tokens_beyond_postgresql_dates_are_refused() {
+        // The year 200,000 (and 200,000 BC): chrono reads them, PostgreSQL's timestamptz
+        // cannot hold them, and the listing answered INTERNAL before this check.
+        let id = Uuid::new_v4();
+        let t1 = TenantId::parse("t1").unwrap();
+        for micros in [6_248_000_000_000_000_000_i64, -6_373_000_000_000_000_000] {
+            let forged = URL_SAFE_NO_PAD.encode(format!("r1:{micros}:{id}:t1"));
+            assert_eq!(read_token(&forged, &t1), None, "{micros}");
+        }
+        let last_day = DateTime::from_timestamp_micros(253_402_214_400_000_000).unwrap();
+        assert_eq!(
+            read_token(&write_token(last_day, id, &t1), &t1),
+            Some((last_day, id))
+        );
     }
 }

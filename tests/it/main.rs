@@ -13,6 +13,7 @@ mod dev;
 mod health;
 mod helm;
 mod helpers;
+mod hostile;
 mod jobs;
 mod links;
 mod logs;

@@ -44,6 +44,7 @@ pub use config::{
     StringMatch, ThrottleStyle,
 };
 pub use faults::{Fault, FaultError};
+pub use query::{Condition as QueryCondition, Literal as QueryLiteral, Op as QueryOp};
 pub use stats::{LimitViolations, RecordedRequest, SimStats};
 
 use realm::{Kind, Realm};
@@ -106,6 +107,17 @@ pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: JoinHandle<()>,
+}
+
+/// Reads a raw query string (`minorversion=75&query=SELECT...`) as the query endpoint does:
+/// decodes its `query` parameter and parses the statement. qbo-sync's property tests check
+/// their quoting and percent-encoding against it.
+///
+/// # Errors
+/// Why the statement is refused, as the 4000 fault's text would say.
+pub fn read_query_conditions(raw_query: &str) -> Result<Vec<QueryCondition>, String> {
+    let text = http::query_param(Some(raw_query), "query").ok_or("no query parameter")?;
+    query::parse(&text).map(|q| q.conditions)
 }
 
 impl Simulator {
