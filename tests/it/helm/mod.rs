@@ -38,6 +38,8 @@ networkPolicy: {enabled: true}
 ingress: {enabled: true, tlsSecretName: webhooks-tls}
 dashboard: {enabled: true}
 autoscaling: {enabled: true, minReplicas: 3}
+config:
+  QBO_SYNC_OTLP_ENDPOINT: 'http://otel-collector.observability:4317'
 ";
 
 /// The leanest release: no migration Job (the app migrates), no budget or spread, a service
