@@ -1,6 +1,7 @@
 //! `qbo-sync dev` as a newcomer runs it: no DATABASE_URL, so a private PostgreSQL cluster in
 //! its data directory; the demo story answers (sync → linked → preflight ok); Ctrl-C stops
-//! PostgreSQL; a second start finds the data of the first.
+//! PostgreSQL; a second start finds the data of the first; a killed run's server is reused,
+//! and a killed server's stale lock is recovered.
 
 use std::{
     path::{Path, PathBuf},
@@ -106,12 +107,7 @@ impl Dev {
 
     /// Ctrl-C (SIGINT), as a person would; waits for a clean exit.
     async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        signal(self.child.id().unwrap(), "-INT");
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("dev mode stops within a minute")
@@ -173,5 +169,47 @@ async fn dev_mode_tells_the_story_and_keeps_its_data_between_runs() {
     let preflight = again.preflight("acme").await;
     assert!(preflight.ok, "{preflight:?}");
     again.stop().await;
+
+    // A run killed outright leaves its PostgreSQL running: the next start uses it.
+    let mut killed = start_dev(&dir).await;
+    killed.child.kill().await.unwrap();
+    let postmaster = postmaster_pid(&dir).expect("PostgreSQL outlives a killed dev mode");
+    let reused = start_dev(&dir).await;
+    assert_eq!(reused.link_state("acme").await, pb::LinkState::Linked);
+    assert_eq!(postmaster_pid(&dir), Some(postmaster), "the same server");
+
+    // Both killed outright: the lock file names a server that is gone, and is recovered.
+    let mut killed = reused;
+    killed.child.kill().await.unwrap();
+    signal(postmaster, "-KILL");
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            !Path::new(&format!("/proc/{postmaster}")).exists()
+        })
+        .await,
+        "the server is gone"
+    );
+    assert!(
+        dir.join("postgres/data/postmaster.pid").exists(),
+        "a stale lock is left"
+    );
+    let recovered = start_dev(&dir).await;
+    assert_eq!(recovered.link_state("acme").await, pb::LinkState::Linked);
+    assert_ne!(postmaster_pid(&dir), Some(postmaster), "a new server");
+    recovered.stop().await;
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The process id in the private cluster's lock file (its first line), if there is one.
+fn postmaster_pid(dir: &Path) -> Option<u32> {
+    let lock = std::fs::read_to_string(dir.join("postgres/data/postmaster.pid")).ok()?;
+    lock.lines().next()?.trim().parse().ok()
+}
+
+fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
 }

@@ -92,11 +92,17 @@ pub fn check_optional(release: &Release, exported: &BTreeSet<String>) {
             assert!(egress.contains(&port), "egress to {port}: {egress:?}");
         }
         // The trace collector is reachable exactly when traces are exported.
-        let otlp = release.values["networkPolicy"]["otlpPort"].as_i64().unwrap();
+        let otlp = release.values["networkPolicy"]["otlpPort"]
+            .as_i64()
+            .unwrap();
         let exports = release.values["config"]["QBO_SYNC_OTLP_ENDPOINT"]
             .as_str()
             .is_some_and(|e| !e.is_empty());
-        assert_eq!(egress.contains(&otlp), exports, "egress to the collector: {egress:?}");
+        assert_eq!(
+            egress.contains(&otlp),
+            exports,
+            "egress to the collector: {egress:?}"
+        );
     }
     if let Some(ingress) = release.all("Ingress").first() {
         let rules = list(&ingress.doc["spec"]["rules"]);
