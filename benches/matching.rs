@@ -181,6 +181,19 @@ fn run_once(qbo: &[QboCustomerRecord], digit: &[DigitCustomerRecord]) {
         counts[1],
         counts[2]
     );
+    // Points of the report's charts (`scripts/bench-report` draws them).
+    println!(
+        "chart: match-time | {} Digit customers | {} | {}",
+        digit.len(),
+        qbo.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "chart: match-memory | {} Digit customers | {} | {}",
+        digit.len(),
+        qbo.len(),
+        mib(peak)
+    );
 }
 
 /// QBO sizes to run; `MATCH_BENCH_SIZES=10000,100000` narrows a run.

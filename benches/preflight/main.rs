@@ -6,12 +6,15 @@
 //! * `closed`: N callers back to back, each RPC then pgbench: achieved rate and latency, and
 //!   the preflight's rate ÷ pgbench's (goal ≥ 0.5);
 //! * `open`: calls paced at a fixed rate (default 2,000 a second), latency from each call's
-//!   intended send time (goal: p99 ≤ 5 ms for the preflight).
+//!   intended send time (goal: p99 ≤ 5 ms for the preflight at 2,000 a second);
+//! * `replicas`: the closed loop of the preflight spread over 2, 3... `qbo-sync serve`
+//!   processes on the same database (only when `PREFLIGHT_LOAD_REPLICAS` lists more than 1).
 //!
-//! Run: `cargo bench --bench preflight` (both), or `cargo bench --bench preflight -- open`.
+//! Run: `cargo bench --bench preflight` (all), or `cargo bench --bench preflight -- open`.
 //! Knobs (environment, defaults in [`Settings::from_env`]): `PREFLIGHT_LOAD_CLIENTS` (a
 //! comma-separated list), `PREFLIGHT_LOAD_SECS`, `PREFLIGHT_LOAD_WARMUP_SECS`,
-//! `PREFLIGHT_LOAD_RATE`, `PREFLIGHT_LOAD_OPEN_SECS`, `PREFLIGHT_LOAD_LINKS`,
+//! `PREFLIGHT_LOAD_RATE` (a list), `PREFLIGHT_LOAD_REPLICAS` (a list),
+//! `PREFLIGHT_LOAD_OPEN_SECS`, `PREFLIGHT_LOAD_LINKS`,
 //! `PREFLIGHT_LOAD_UNLINKED`, `PREFLIGHT_LOAD_CONNECTIONS`, `PREFLIGHT_LOAD_POOL`,
 //! `PREFLIGHT_LOAD_PGBENCH_SCALE`.
 
@@ -39,7 +42,8 @@ struct Settings {
     clients: Vec<usize>,
     warmup: Duration,
     window: Duration,
-    rate: f64,
+    rates: Vec<f64>,
+    replicas: Vec<usize>,
     open_window: Duration,
     links: u64,
     unlinked: u64,
@@ -59,15 +63,20 @@ impl Settings {
                 Err(_) => Ok(default),
             }
         }
-        let clients = var("PREFLIGHT_LOAD_CLIENTS", "16".to_owned())?
-            .split(',')
-            .map(|c| c.trim().parse::<usize>())
-            .collect::<Result<Vec<_>, _>>()?;
+        fn list<T: std::str::FromStr>(name: &str, default: &str) -> anyhow::Result<Vec<T>> {
+            var(name, default.to_owned())?
+                .split(',')
+                .map(|c| c.trim().parse::<T>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| anyhow::anyhow!("{name} is not a comma-separated list of numbers"))
+        }
+        let clients = list("PREFLIGHT_LOAD_CLIENTS", "16")?;
         Ok(Self {
             clients,
             warmup: Duration::from_secs(var("PREFLIGHT_LOAD_WARMUP_SECS", 3)?),
             window: Duration::from_secs(var("PREFLIGHT_LOAD_SECS", 15)?),
-            rate: var("PREFLIGHT_LOAD_RATE", 2_000.0)?,
+            rates: list("PREFLIGHT_LOAD_RATE", "2000")?,
+            replicas: list("PREFLIGHT_LOAD_REPLICAS", "1")?,
             open_window: Duration::from_secs(var("PREFLIGHT_LOAD_OPEN_SECS", 30)?),
             links: var("PREFLIGHT_LOAD_LINKS", 100_000)?,
             unlinked: var("PREFLIGHT_LOAD_UNLINKED", 10_000)?,
@@ -85,11 +94,15 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    let (closed, open) = (wants("closed"), wants("open"));
+    let modes = Modes {
+        closed: wants("closed"),
+        open: wants("open"),
+        replicas: wants("replicas"),
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(&settings, closed, open))
+        .block_on(run(&settings, modes))
 }
 
 /// The RPC a load sends.
@@ -111,6 +124,13 @@ impl Rpc {
             Self::ValidateMix => "ValidateInvoiceCustomer, 10% unlinked",
         }
     }
+}
+
+/// Which parts of the bench run.
+struct Modes {
+    closed: bool,
+    open: bool,
+    replicas: bool,
 }
 
 /// What the calls go to, and which customers exist.
@@ -188,12 +208,13 @@ pub struct Cpu {
     generator: f64,
 }
 
-/// Runs `load`, noting the CPU time each process used meanwhile.
-async fn metered(server: &Server, load: impl Future<Output = Outcome>) -> (Outcome, Cpu) {
-    let before = (server.cpu_seconds(), server::cpu_seconds("self"));
+/// Runs `load`, noting the CPU time the servers (together) and this process used meanwhile.
+async fn metered(servers: &[&Server], load: impl Future<Output = Outcome>) -> (Outcome, Cpu) {
+    let used = || servers.iter().map(|s| s.cpu_seconds()).sum::<f64>();
+    let before = (used(), server::cpu_seconds("self"));
     let outcome = load.await;
     let cpu = Cpu {
-        server: server.cpu_seconds() - before.0,
+        server: used() - before.0,
         generator: server::cpu_seconds("self") - before.1,
     };
     (outcome, cpu)
@@ -207,25 +228,47 @@ async fn closed(
     rpc: Rpc,
     callers: usize,
 ) -> (Outcome, Cpu) {
+    closed_on(s, &[server], target, rpc, callers).await
+}
+
+/// [`closed`] with the calls spread over several servers.
+async fn closed_on(
+    s: &Settings,
+    servers: &[&Server],
+    target: &Arc<Target>,
+    rpc: Rpc,
+    callers: usize,
+) -> (Outcome, Cpu) {
     let target = target.clone();
     let load = closed_loop(callers, s.warmup, s.window, move |n| {
         let target = target.clone();
         async move { target.call(rpc, n).await }
     });
-    metered(server, load).await
+    metered(servers, load).await
 }
 
-/// Runs `rpc` open-loop at the settings' rate.
-async fn open(s: &Settings, server: &Server, target: &Arc<Target>, rpc: Rpc) -> (Outcome, Cpu) {
+/// Runs `rpc` open-loop at `rate` calls a second.
+async fn open(
+    s: &Settings,
+    server: &Server,
+    target: &Arc<Target>,
+    rpc: Rpc,
+    rate: f64,
+) -> (Outcome, Cpu) {
     let target = target.clone();
-    let load = open_loop(s.rate, s.warmup, s.open_window, move |n| {
+    let load = open_loop(rate, s.warmup, s.open_window, move |n| {
         let target = target.clone();
         async move { target.call(rpc, n).await }
     });
-    metered(server, load).await
+    metered(&[server], load).await
 }
 
-async fn run(s: &Settings, want_closed: bool, want_open: bool) -> anyhow::Result<()> {
+/// A point of the report's charts (`scripts/bench-report` draws them).
+fn chart(chart: &str, series: &str, x: f64, y: f64) {
+    println!("chart: {chart} | {series} | {x} | {y}");
+}
+
+async fn run(s: &Settings, modes: Modes) -> anyhow::Result<()> {
     report::machine("before set-up");
     let db = fresh_database().await?;
     seed::seed(&db.pool, s.links, s.unlinked).await?;
@@ -248,7 +291,7 @@ async fn run(s: &Settings, want_closed: bool, want_open: bool) -> anyhow::Result
     );
     report::machine("after set-up");
     let mut rows = Vec::new();
-    if want_closed {
+    if modes.closed {
         for &callers in &s.clients {
             let base = pgbench.select_only(callers, s.window.as_secs()).await?;
             let load = format!("{callers} callers");
@@ -268,14 +311,18 @@ async fn run(s: &Settings, want_closed: bool, want_open: bool) -> anyhow::Result
             }
         }
     }
-    if want_open {
-        let load = format!("{:.0}/s", s.rate);
+    for &rate in s.rates.iter().filter(|_| modes.open) {
+        let load = format!("{rate:.0}/s");
         for rpc in [Rpc::Validate, Rpc::Status] {
-            let (outcome, cpu) = open(s, &server, &target, rpc).await;
-            let goal = matches!(rpc, Rpc::Validate).then_some(Goal::P99 {
-                ms: 5.0,
-                rate: s.rate,
-            });
+            let (outcome, cpu) = open(s, &server, &target, rpc, rate).await;
+            if matches!(rpc, Rpc::Validate) {
+                for (series, q) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
+                    chart("preflight-latency", series, rate, outcome.ms(q));
+                }
+            }
+            // The goal is set at 2,000 calls a second; other rates draw the curve.
+            let goal = (matches!(rpc, Rpc::Validate) && (rate - 2_000.0).abs() < 0.5)
+                .then_some(Goal::P99 { ms: 5.0, rate });
             rows.push(Row::measured(
                 "open",
                 rpc.name(),
@@ -287,6 +334,9 @@ async fn run(s: &Settings, want_closed: bool, want_open: bool) -> anyhow::Result
             ));
         }
     }
+    if modes.replicas {
+        replicas(s, &db.url, &server, &pgbench, &mut rows).await?;
+    }
     report::machine("after the runs");
     report::print(&rows);
     drop(server);
@@ -297,5 +347,63 @@ async fn run(s: &Settings, want_closed: bool, want_open: bool) -> anyhow::Result
     // never is.
     let wrong: u64 = rows.iter().map(|r| r.wrong).sum();
     anyhow::ensure!(wrong == 0, "{wrong} calls answered wrongly");
+    Ok(())
+}
+
+/// The preflight's closed loop spread over 1, 2, 3... servers (the settings' list) on the same
+/// database, at the largest caller count, beside pgbench's rate for the same count.
+async fn replicas(
+    s: &Settings,
+    database_url: &str,
+    first: &Server,
+    pgbench: &Pgbench,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let most = s.replicas.iter().copied().max().unwrap_or(1);
+    if most < 2 {
+        return Ok(());
+    }
+    let mut others = Vec::new();
+    for _ in 1..most {
+        others.push(Server::start(database_url, seed::TENANT, s.pool).await?);
+    }
+    let callers = s.clients.iter().copied().max().unwrap_or(16);
+    let base = pgbench.select_only(callers, s.window.as_secs()).await?;
+    rows.push(Row::baseline(&format!("{callers} callers"), &base));
+    for &n in &s.replicas {
+        let servers: Vec<&Server> = std::iter::once(first)
+            .chain(others.iter())
+            .take(n.max(1))
+            .collect();
+        let mut clients = Vec::new();
+        for server in &servers {
+            for channel in server.channels(s.connections).await? {
+                clients.push(server.client(channel));
+            }
+        }
+        let target = Arc::new(Target {
+            clients,
+            links: s.links,
+            unlinked: s.unlinked,
+        });
+        let (outcome, cpu) = closed_on(s, &servers, &target, Rpc::Validate, callers).await;
+        chart(
+            "preflight-replicas",
+            "ValidateInvoiceCustomer",
+            n as f64,
+            outcome.rate(),
+        );
+        chart("preflight-replicas", "pgbench -S", n as f64, base.tps);
+        let load = format!("{callers} callers, {} replicas", servers.len());
+        rows.push(Row::measured(
+            "closed",
+            Rpc::Validate.name(),
+            &load,
+            outcome,
+            cpu,
+            Some(&base),
+            None,
+        ));
+    }
     Ok(())
 }

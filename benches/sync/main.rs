@@ -9,11 +9,16 @@
 //!   the floor (the requests the run needs ÷ the rate the limits allow), the time of each
 //!   phase, the matcher alone on the same data, and memory;
 //! * `incremental`: on the 100k tenant, an incremental run after 999 QBO customers changed (1,000 is CDC's
-//!   cap, at which the service must assume the answer was cut and read in full).
+//!   cap, at which the service must assume the answer was cut and read in full);
+//! * `tenants`: many tenants' full syncs at once on 1, 2 and 3 replicas sharing one database:
+//!   tenants synced per hour (see [`tenants`]).
 //!
-//! Run: `cargo bench --bench sync` (all), or `cargo bench --bench sync -- full-10k`.
+//! Run: `cargo bench --bench sync` (all), or `cargo bench --bench sync -- full-10k`;
+//! `SYNC_BENCH_FULL_SIZES=1000,10000 cargo bench --bench sync -- full` for other sizes.
 
+#[path = "../support/mod.rs"]
 mod support;
+mod tenants;
 
 use std::time::{Duration, Instant};
 
@@ -39,14 +44,30 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     runtime.block_on(async {
-        if wants("full-10k") {
-            full_sync(10_000).await?;
-        }
-        if wants("full-100k") {
-            full_sync(100_000).await?;
+        // `SYNC_BENCH_FULL_SIZES=1000,10000,30000` runs full syncs of those sizes instead (the
+        // report's chart of time against tenant size).
+        if let Ok(list) = std::env::var("SYNC_BENCH_FULL_SIZES") {
+            if wants("full") {
+                for n in list.split(',') {
+                    let n: u64 = n.trim().parse().map_err(|_| {
+                        anyhow::anyhow!("SYNC_BENCH_FULL_SIZES={list} is not a list of sizes")
+                    })?;
+                    full_sync(n).await?;
+                }
+            }
+        } else {
+            if wants("full-10k") {
+                full_sync(10_000).await?;
+            }
+            if wants("full-100k") {
+                full_sync(100_000).await?;
+            }
         }
         if wants("incremental") {
             incremental(100_000).await?;
+        }
+        if wants("tenants") {
+            tenants::tenants(&tenants::Settings::from_env()?).await?;
         }
         Ok(())
     })
@@ -358,6 +379,15 @@ async fn full_sync(n: u64) -> anyhow::Result<()> {
         pages,
         needed_batches,
         timed.wall.as_secs_f64() / floor.as_secs_f64()
+    );
+    // Points of the report's charts (`scripts/bench-report` draws them).
+    println!(
+        "chart: full-sync | qbo-sync | {n} | {}",
+        timed.wall.as_secs_f64()
+    );
+    println!(
+        "chart: full-sync | floor (QBO's limits) | {n} | {}",
+        floor.as_secs_f64()
     );
     println!(
         "QBO calls: {queries} queries, {batches} batch calls; QBO customers now {} (created \
