@@ -113,7 +113,7 @@ impl TokenManager {
     /// expired); [`QboError::InvalidClient`], [`QboError::TokenEndpoint`],
     /// [`QboError::Transport`] or [`QboError::Store`] ([`StoreError::Conflict`] on
     /// `connections_live_realm_key` when another tenant is live on the realm).
-    #[instrument(name = "qbo.oauth.exchange_code", skip_all, fields(tenant = %tenant), err)]
+    #[instrument(name = "qbo.oauth.exchange_code", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     pub async fn connect_with_code(
         &self,
         tenant: &TenantId,
@@ -165,7 +165,7 @@ impl TokenManager {
         self.refresh(tenant, rejected_generation).await
     }
 
-    #[instrument(name = "qbo.oauth.refresh", skip_all, fields(tenant = %tenant), err)]
+    #[instrument(name = "qbo.oauth.refresh", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn refresh(
         &self,
         tenant: &TenantId,

@@ -36,7 +36,7 @@ impl TokenManager {
     /// # Errors
     /// [`QboError::NeedsReauth`] when Intuit refuses the token (`invalid_grant`: expired,
     /// revoked or superseded); otherwise as [`Self::connect_with_code`].
-    #[instrument(name = "qbo.oauth.connect_refresh_token", skip_all, fields(tenant = %tenant), err)]
+    #[instrument(name = "qbo.oauth.connect_refresh_token", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     pub async fn connect_with_refresh_token(
         &self,
         tenant: &TenantId,
@@ -87,7 +87,7 @@ impl TokenManager {
     ///
     /// # Errors
     /// [`QboError::Store`] ([`StoreError::NotFound`] when the tenant never connected).
-    #[instrument(name = "qbo.oauth.disconnect", skip_all, fields(tenant = %tenant), err)]
+    #[instrument(name = "qbo.oauth.disconnect", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     pub async fn disconnect(&self, tenant: &TenantId) -> Result<RevokeOutcome, QboError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let conn = connections::lock_for_refresh(&mut tx, tenant).await?;

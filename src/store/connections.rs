@@ -167,7 +167,11 @@ pub const CONNECTIONS_CHANNEL: &str = "qbo_sync_connections";
 /// [`StoreError::Conflict`] on `connections_live_realm_key` when another tenant is live on
 /// the realm, or on `links_connection_fkey` when the tenant has links in another company and
 /// `on_change` is [`RealmChange::Refuse`]; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.connections.upsert_connected", skip_all, err)]
+#[instrument(
+    name = "db.connections.upsert_connected",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn upsert_connected(
     pool: &PgPool,
     tenant: &TenantId,
@@ -355,7 +359,11 @@ pub async fn load_connection(pool: &PgPool, tenant: &TenantId) -> Result<Connect
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the tenant has none; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.connections.lock_for_refresh", skip_all, err)]
+#[instrument(
+    name = "db.connections.lock_for_refresh",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn lock_for_refresh(
     tx: &mut PgConnection,
     tenant: &TenantId,
@@ -378,7 +386,7 @@ pub async fn lock_for_refresh(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.connections.store_tokens", skip_all, err)]
+#[instrument(name = "db.connections.store_tokens", skip_all, err(level = "debug"))]
 pub async fn store_refreshed_tokens(
     tx: &mut PgConnection,
     tenant: &TenantId,
@@ -408,7 +416,7 @@ pub async fn store_refreshed_tokens(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.connections.set_state", skip_all, err)]
+#[instrument(name = "db.connections.set_state", skip_all, err(level = "debug"))]
 pub async fn set_connection_state(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -438,7 +446,7 @@ pub async fn set_connection_state(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the row is gone; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.connections.erase_tokens", skip_all, err)]
+#[instrument(name = "db.connections.erase_tokens", skip_all, err(level = "debug"))]
 pub async fn erase_tokens(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -467,7 +475,11 @@ pub async fn erase_tokens(
 ///
 /// # Errors
 /// [`StoreError::Database`] or [`StoreError::Corrupt`].
-#[instrument(name = "db.connections.live_tenant_of_realm", skip_all, err)]
+#[instrument(
+    name = "db.connections.live_tenant_of_realm",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn live_tenant_of_realm(
     pool: &PgPool,
     realm: &RealmId,
@@ -489,7 +501,7 @@ pub async fn live_tenant_of_realm(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.connections.due_for_sync", skip_all, err)]
+#[instrument(name = "db.connections.due_for_sync", skip_all, err(level = "debug"))]
 pub async fn claim_due_auto_syncs(
     pool: &PgPool,
     interval: std::time::Duration,

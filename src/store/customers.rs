@@ -26,7 +26,7 @@ pub struct Upserted {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.digit_customers.upsert", skip_all, fields(count = customers.len()), err)]
+#[instrument(name = "db.digit_customers.upsert", skip_all, fields(count = customers.len()), err(level = "debug"))]
 pub async fn upsert_digit_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -115,7 +115,7 @@ pub struct Waiting {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.digit_customers.waiting", skip_all, fields(count = ids.len()), err)]
+#[instrument(name = "db.digit_customers.waiting", skip_all, fields(count = ids.len()), err(level = "debug"))]
 pub async fn waiting_for(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -151,7 +151,7 @@ pub async fn waiting_for(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.get", skip_all, err)]
+#[instrument(name = "db.digit_customers.get", skip_all, err(level = "debug"))]
 pub async fn get_digit_customer(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -186,7 +186,11 @@ pub struct PushTarget {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.push_targets", skip_all, err)]
+#[instrument(
+    name = "db.digit_customers.push_targets",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn load_push_targets(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -222,7 +226,11 @@ pub async fn load_push_targets(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.by_name_keys", skip_all, err)]
+#[instrument(
+    name = "db.digit_customers.by_name_keys",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn unlinked_customers_with_keys(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -248,7 +256,7 @@ pub async fn unlinked_customers_with_keys(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.all", skip_all, err)]
+#[instrument(name = "db.digit_customers.all", skip_all, err(level = "debug"))]
 pub async fn all_digit_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -268,7 +276,7 @@ pub async fn all_digit_customers(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.digit_customers.stale_keys", skip_all, err)]
+#[instrument(name = "db.digit_customers.stale_keys", skip_all, err(level = "debug"))]
 pub async fn stale_key_customers(
     conn: &mut PgConnection,
     version: i32,
@@ -288,7 +296,7 @@ pub async fn stale_key_customers(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.digit_customers.set_keys", skip_all, fields(count = rows.len()), err)]
+#[instrument(name = "db.digit_customers.set_keys", skip_all, fields(count = rows.len()), err(level = "debug"))]
 pub async fn set_customer_keys(
     conn: &mut PgConnection,
     rows: &[(String, String, String)],

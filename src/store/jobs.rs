@@ -84,7 +84,7 @@ impl ClaimedJob {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.jobs.enqueue", skip_all, fields(kind = job.kind), err)]
+#[instrument(name = "db.jobs.enqueue", skip_all, fields(kind = job.kind), err(level = "debug"))]
 pub async fn enqueue_job(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -102,7 +102,7 @@ pub async fn enqueue_job(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.jobs.enqueue_each", skip_all, fields(count = jobs.len()), err)]
+#[instrument(name = "db.jobs.enqueue_each", skip_all, fields(count = jobs.len()), err(level = "debug"))]
 pub async fn enqueue_each(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -141,7 +141,7 @@ pub async fn enqueue_each(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.jobs.enqueue_many", skip_all, fields(kind, count = jobs.len()), err)]
+#[instrument(name = "db.jobs.enqueue_many", skip_all, fields(kind, count = jobs.len()), err(level = "debug"))]
 pub async fn enqueue_jobs(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -213,7 +213,7 @@ async fn insert_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.jobs.live_customers", skip_all, err)]
+#[instrument(name = "db.jobs.live_customers", skip_all, err(level = "debug"))]
 pub async fn customers_with_live_jobs(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -234,7 +234,7 @@ pub async fn customers_with_live_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.jobs.live_state", skip_all, err)]
+#[instrument(name = "db.jobs.live_state", skip_all, err(level = "debug"))]
 pub async fn live_job_state(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -255,7 +255,7 @@ pub async fn live_job_state(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.jobs.cancel_waiting", skip_all, err)]
+#[instrument(name = "db.jobs.cancel_waiting", skip_all, err(level = "debug"))]
 pub async fn cancel_waiting_job(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -277,7 +277,7 @@ pub async fn cancel_waiting_job(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.jobs.live", skip_all, err)]
+#[instrument(name = "db.jobs.live", skip_all, err(level = "debug"))]
 pub async fn has_live_job(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -297,7 +297,7 @@ fn micros(d: Duration) -> i64 {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.claim", skip_all, err)]
+#[instrument(name = "db.jobs.claim", skip_all, err(level = "debug"))]
 pub async fn claim_next_job(
     pool: &PgPool,
     kinds: &[String],
@@ -327,7 +327,7 @@ pub async fn claim_next_job(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.claim_more", skip_all, err)]
+#[instrument(name = "db.jobs.claim_more", skip_all, err(level = "debug"))]
 pub async fn claim_more_jobs(
     pool: &PgPool,
     first: &ClaimedJob,
@@ -363,7 +363,7 @@ pub async fn claim_more_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.complete", skip_all, err)]
+#[instrument(name = "db.jobs.complete", skip_all, err(level = "debug"))]
 pub async fn complete_jobs(pool: &PgPool, ids: &[Uuid], token: &str) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(),
@@ -383,7 +383,7 @@ pub async fn complete_jobs(pool: &PgPool, ids: &[Uuid], token: &str) -> Result<u
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.fail", skip_all, err)]
+#[instrument(name = "db.jobs.fail", skip_all, err(level = "debug"))]
 pub async fn fail_job(
     pool: &PgPool,
     id: Uuid,
@@ -417,7 +417,7 @@ pub async fn fail_job(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.reschedule", skip_all, err)]
+#[instrument(name = "db.jobs.reschedule", skip_all, err(level = "debug"))]
 pub async fn reschedule_jobs(
     pool: &PgPool,
     ids: &[Uuid],
@@ -448,7 +448,7 @@ pub async fn reschedule_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.park", skip_all, err)]
+#[instrument(name = "db.jobs.park", skip_all, err(level = "debug"))]
 pub async fn park_tenant_jobs(
     pool: &PgPool,
     tenant: &str,
@@ -477,7 +477,7 @@ pub async fn park_tenant_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.unpark", skip_all, err)]
+#[instrument(name = "db.jobs.unpark", skip_all, err(level = "debug"))]
 pub async fn unpark_tenant_jobs(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -500,7 +500,7 @@ pub async fn unpark_tenant_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.heartbeat", skip_all, err)]
+#[instrument(name = "db.jobs.heartbeat", skip_all, err(level = "debug"))]
 pub async fn heartbeat_jobs(
     pool: &PgPool,
     tokens: &[String],
@@ -523,7 +523,7 @@ pub async fn heartbeat_jobs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.release", skip_all, err)]
+#[instrument(name = "db.jobs.release", skip_all, err(level = "debug"))]
 pub async fn release_jobs(pool: &PgPool, tokens: &[String]) -> Result<u64, StoreError> {
     let count: i64 = sqlx::query_scalar(
         "WITH released AS (
@@ -545,7 +545,7 @@ pub async fn release_jobs(pool: &PgPool, tokens: &[String]) -> Result<u64, Store
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.rescue", skip_all, err)]
+#[instrument(name = "db.jobs.rescue", skip_all, err(level = "debug"))]
 pub async fn rescue_expired_jobs(pool: &PgPool) -> Result<u64, StoreError> {
     let rescued = sqlx::query(
         "UPDATE jobs SET
@@ -574,7 +574,7 @@ pub async fn rescue_expired_jobs(pool: &PgPool) -> Result<u64, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.prune", skip_all, err)]
+#[instrument(name = "db.jobs.prune", skip_all, err(level = "debug"))]
 pub async fn prune_finished_jobs(pool: &PgPool, older_than: Duration) -> Result<u64, StoreError> {
     let pruned = sqlx::query(
         "DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled')
@@ -613,7 +613,7 @@ pub struct JobRow {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.list", skip_all, err)]
+#[instrument(name = "db.jobs.list", skip_all, err(level = "debug"))]
 pub async fn list_jobs(pool: &PgPool, tenant: &TenantId) -> Result<Vec<JobRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, tenant_id, kind, state, attempts, throttled, last_error, run_at, payload
@@ -628,7 +628,7 @@ pub async fn list_jobs(pool: &PgPool, tenant: &TenantId) -> Result<Vec<JobRow>, 
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.jobs.queued_count", skip_all, err)]
+#[instrument(name = "db.jobs.queued_count", skip_all, err(level = "debug"))]
 pub async fn queued_count(pool: &PgPool, tenant: &TenantId, kind: &str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM jobs WHERE tenant_id = $1 AND kind = $2 AND state = 'queued'",

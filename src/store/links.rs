@@ -11,7 +11,7 @@ use crate::domain::{DigitCustomerId, Link, LinkMethod, QboCustomerId, TenantId};
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored value is invalid.
-#[instrument(name = "db.links.get", skip_all, err)]
+#[instrument(name = "db.links.get", skip_all, err(level = "debug"))]
 pub async fn get_link(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -25,7 +25,7 @@ pub async fn get_link(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored value is invalid.
-#[instrument(name = "db.links.get_many", skip_all, fields(count = digits.len()), err)]
+#[instrument(name = "db.links.get_many", skip_all, fields(count = digits.len()), err(level = "debug"))]
 pub async fn get_links(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -151,7 +151,7 @@ pub enum LinkInsert {
 /// [`StoreError::Conflict`] on `links_connection_fkey` when that company is no longer the
 /// tenant's; [`StoreError::Database`] when the write fails, e.g. when a QBO customer is not in
 /// the mirror (the tenant moved to another company and its mirror was dropped meanwhile).
-#[instrument(name = "db.links.insert_many", skip_all, fields(count = links.len()), err)]
+#[instrument(name = "db.links.insert_many", skip_all, fields(count = links.len()), err(level = "debug"))]
 pub async fn insert_links(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -249,7 +249,7 @@ async fn existing_link(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.links.count", skip_all, err)]
+#[instrument(name = "db.links.count", skip_all, err(level = "debug"))]
 pub async fn count_links(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64, StoreError> {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM links WHERE tenant_id = $1")
         .bind(tenant.as_str())
@@ -262,7 +262,7 @@ pub async fn count_links(conn: &mut PgConnection, tenant: &TenantId) -> Result<u
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.links.for_qbo", skip_all, err)]
+#[instrument(name = "db.links.for_qbo", skip_all, err(level = "debug"))]
 pub async fn links_of_qbo_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -282,7 +282,7 @@ pub async fn links_of_qbo_customers(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.rejected_pairs.for_digit", skip_all, err)]
+#[instrument(name = "db.rejected_pairs.for_digit", skip_all, err(level = "debug"))]
 pub async fn rejected_pairs_of(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -302,7 +302,7 @@ pub async fn rejected_pairs_of(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.links.all", skip_all, err)]
+#[instrument(name = "db.links.all", skip_all, err(level = "debug"))]
 pub async fn all_links(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -319,7 +319,7 @@ pub async fn all_links(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.rejected_pairs.all", skip_all, err)]
+#[instrument(name = "db.rejected_pairs.all", skip_all, err(level = "debug"))]
 pub async fn all_rejected_pairs(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -337,7 +337,7 @@ pub async fn all_rejected_pairs(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the lock cannot be taken.
-#[instrument(name = "db.links.lock_merges", skip_all, err)]
+#[instrument(name = "db.links.lock_merges", skip_all, err(level = "debug"))]
 pub async fn lock_merges(conn: &mut PgConnection, tenant: &TenantId) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('qbo-sync:merge:' || $1, 0))")
         .bind(tenant.as_str())
@@ -381,7 +381,7 @@ pub struct BlockedRepoint {
 /// # Errors
 /// [`StoreError::Database`] when a statement fails; [`StoreError::Conflict`] on `links_qbo_key`
 /// when another writer links the survivor meanwhile (the transaction must then be retried).
-#[instrument(name = "db.links.repoint_merged", skip_all, err)]
+#[instrument(name = "db.links.repoint_merged", skip_all, err(level = "debug"))]
 pub async fn repoint_merged_link(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -458,7 +458,7 @@ pub async fn repoint_merged_link(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored value is invalid.
-#[instrument(name = "db.links.of_qbo", skip_all, err)]
+#[instrument(name = "db.links.of_qbo", skip_all, err(level = "debug"))]
 pub async fn link_of_qbo_customer(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -485,7 +485,7 @@ pub struct Removal<'a> {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.links.remove", skip_all, err)]
+#[instrument(name = "db.links.remove", skip_all, err(level = "debug"))]
 pub async fn remove_link(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -526,7 +526,7 @@ pub async fn remove_link(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.digit_customers.lock", skip_all, err)]
+#[instrument(name = "db.digit_customers.lock", skip_all, err(level = "debug"))]
 pub async fn lock_customer(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -572,7 +572,7 @@ pub struct LinkEventRow {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.link_events.list", skip_all, err)]
+#[instrument(name = "db.link_events.list", skip_all, err(level = "debug"))]
 pub async fn list_link_events(
     conn: &mut PgConnection,
     tenant: &TenantId,

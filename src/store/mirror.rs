@@ -61,7 +61,7 @@ pub struct MirroredCustomer {
 /// [`StoreError::Conflict`] on `qbo_customers_connection_fkey` when a customer's company is no
 /// longer the tenant's (it reconnected to another company since the read), so nothing read
 /// from the old company lands beside the new one; [`StoreError::Database`] otherwise.
-#[instrument(name = "db.qbo_customers.upsert", skip_all, fields(count = customers.len()), err)]
+#[instrument(name = "db.qbo_customers.upsert", skip_all, fields(count = customers.len()), err(level = "debug"))]
 pub async fn upsert_mirrored_customers(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -139,7 +139,7 @@ pub async fn upsert_mirrored_customers(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.begin_refresh", skip_all, err)]
+#[instrument(name = "db.mirror_state.begin_refresh", skip_all, err(level = "debug"))]
 pub async fn begin_refresh(
     pool: &PgPool,
     tenant: &TenantId,
@@ -165,7 +165,11 @@ pub async fn begin_refresh(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.extend_refresh", skip_all, err)]
+#[instrument(
+    name = "db.mirror_state.extend_refresh",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn extend_refresh(
     pool: &PgPool,
     tenant: &TenantId,
@@ -188,7 +192,7 @@ pub async fn extend_refresh(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.end_refresh", skip_all, err)]
+#[instrument(name = "db.mirror_state.end_refresh", skip_all, err(level = "debug"))]
 pub async fn end_refresh(
     pool: &PgPool,
     tenant: &TenantId,
@@ -212,7 +216,7 @@ pub async fn end_refresh(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.mirror_state.age", skip_all, err)]
+#[instrument(name = "db.mirror_state.age", skip_all, err(level = "debug"))]
 pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Duration>, StoreError> {
     let secs: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM clock_timestamp() - refreshed_at)::float8
@@ -229,7 +233,7 @@ pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Durat
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.similar", skip_all, err)]
+#[instrument(name = "db.qbo_customers.similar", skip_all, err(level = "debug"))]
 pub async fn similar_mirrored(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -261,7 +265,7 @@ pub const SIMILAR_LIMIT: i64 = 10_000;
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.word_counts", skip_all, err)]
+#[instrument(name = "db.qbo_customers.word_counts", skip_all, err(level = "debug"))]
 pub async fn word_counts(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -283,7 +287,7 @@ pub async fn word_counts(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.qbo_customers.mark_missing", skip_all, err)]
+#[instrument(name = "db.qbo_customers.mark_missing", skip_all, err(level = "debug"))]
 pub async fn mark_missing_before(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -304,7 +308,7 @@ pub async fn mark_missing_before(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.refreshed", skip_all, err)]
+#[instrument(name = "db.mirror_state.refreshed", skip_all, err(level = "debug"))]
 pub async fn set_refreshed(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -326,7 +330,7 @@ pub async fn set_refreshed(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.all", skip_all, err)]
+#[instrument(name = "db.qbo_customers.all", skip_all, err(level = "debug"))]
 pub async fn all_mirrored(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -347,7 +351,7 @@ pub async fn all_mirrored(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.mirror_state.watermark", skip_all, err)]
+#[instrument(name = "db.mirror_state.watermark", skip_all, err(level = "debug"))]
 pub async fn cdc_watermark(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -365,7 +369,7 @@ pub async fn cdc_watermark(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.set_watermark", skip_all, err)]
+#[instrument(name = "db.mirror_state.set_watermark", skip_all, err(level = "debug"))]
 pub async fn set_cdc_watermark(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -387,7 +391,7 @@ pub async fn set_cdc_watermark(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.qbo_customers.mark_gone", skip_all, err)]
+#[instrument(name = "db.qbo_customers.mark_gone", skip_all, err(level = "debug"))]
 pub async fn mark_missing(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -411,7 +415,7 @@ pub async fn mark_missing(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.state", skip_all, err)]
+#[instrument(name = "db.qbo_customers.state", skip_all, err(level = "debug"))]
 pub async fn mirrored_state(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -444,7 +448,7 @@ pub struct StaleKeys {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.stale_keys", skip_all, err)]
+#[instrument(name = "db.qbo_customers.stale_keys", skip_all, err(level = "debug"))]
 pub async fn stale_key_mirror(
     conn: &mut PgConnection,
     version: i32,
@@ -479,7 +483,7 @@ pub struct FreshKeys {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.qbo_customers.set_keys", skip_all, fields(count = rows.len()), err)]
+#[instrument(name = "db.qbo_customers.set_keys", skip_all, fields(count = rows.len()), err(level = "debug"))]
 pub async fn set_mirror_keys(
     conn: &mut PgConnection,
     rows: &[FreshKeys],
@@ -567,7 +571,7 @@ impl MirrorRow {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.merged_into", skip_all, err)]
+#[instrument(name = "db.qbo_customers.merged_into", skip_all, err(level = "debug"))]
 pub async fn merged_into(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -588,7 +592,7 @@ pub async fn merged_into(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.qbo_customers.mark_merged", skip_all, err)]
+#[instrument(name = "db.qbo_customers.mark_merged", skip_all, err(level = "debug"))]
 pub async fn mark_merged(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -611,7 +615,7 @@ pub async fn mark_merged(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.name_of", skip_all, err)]
+#[instrument(name = "db.qbo_customers.name_of", skip_all, err(level = "debug"))]
 pub async fn mirrored_name(
     conn: &mut PgConnection,
     tenant: &TenantId,

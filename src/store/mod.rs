@@ -74,7 +74,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
 ///
 /// # Errors
 /// [`StoreError::Migrate`] when a migration fails or the database is unreachable.
-#[instrument(name = "db.migrations.run", skip_all, err)]
+#[instrument(name = "db.migrations.run", skip_all, err(level = "debug"))]
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;
     Ok(())
@@ -84,7 +84,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database cannot be read.
-#[instrument(name = "db.migrations.pending", skip_all, err)]
+#[instrument(name = "db.migrations.pending", skip_all, err(level = "debug"))]
 pub async fn pending_migrations(pool: &PgPool) -> Result<usize, StoreError> {
     let table_exists: bool =
         sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")

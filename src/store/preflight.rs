@@ -36,7 +36,7 @@ pub struct PreflightFacts {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.preflight.facts", skip_all, err)]
+#[instrument(name = "db.preflight.facts", skip_all, err(level = "debug"))]
 pub async fn preflight_facts(
     pool: &PgPool,
     tenant: &TenantId,
@@ -69,7 +69,7 @@ pub async fn preflight_facts(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.preflight.linked", skip_all, err)]
+#[instrument(name = "db.preflight.linked", skip_all, err(level = "debug"))]
 pub async fn linked_facts(
     pool: &PgPool,
     tenant: &TenantId,

@@ -62,7 +62,7 @@ fn from_secs(secs: f64) -> Duration {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.reserve", skip_all, err)]
+#[instrument(name = "db.qbo_limits.reserve", skip_all, err(level = "debug"))]
 pub async fn reserve_start(
     pool: &PgPool,
     realm: &RealmId,
@@ -128,7 +128,7 @@ pub async fn reserve_start(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.pause", skip_all, err)]
+#[instrument(name = "db.qbo_limits.pause", skip_all, err(level = "debug"))]
 pub async fn pause_realm(
     pool: &PgPool,
     realm: &RealmId,
@@ -150,7 +150,7 @@ pub async fn pause_realm(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.ensure_slots", skip_all, err)]
+#[instrument(name = "db.qbo_limits.ensure_slots", skip_all, err(level = "debug"))]
 pub async fn ensure_slots(pool: &PgPool, realm: &RealmId, count: u16) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO qbo_concurrency_slots (realm_id, slot)
@@ -170,7 +170,7 @@ pub async fn ensure_slots(pool: &PgPool, realm: &RealmId, count: u16) -> Result<
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.lease_slot", skip_all, err)]
+#[instrument(name = "db.qbo_limits.lease_slot", skip_all, err(level = "debug"))]
 pub async fn lease_slot(
     pool: &PgPool,
     realm: &RealmId,
@@ -203,7 +203,7 @@ pub async fn lease_slot(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.release_slot", skip_all, err)]
+#[instrument(name = "db.qbo_limits.release_slot", skip_all, err(level = "debug"))]
 pub async fn release_slot(
     pool: &PgPool,
     realm: &RealmId,
@@ -226,7 +226,7 @@ pub async fn release_slot(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.qbo_limits.held_slots", skip_all, err)]
+#[instrument(name = "db.qbo_limits.held_slots", skip_all, err(level = "debug"))]
 pub async fn held_slots(pool: &PgPool, realm: &RealmId) -> Result<i64, StoreError> {
     let held = sqlx::query_scalar(
         "SELECT count(*) FROM qbo_concurrency_slots

@@ -37,7 +37,11 @@ pub struct OpenReview {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.review_items.open_for_customer", skip_all, err)]
+#[instrument(
+    name = "db.review_items.open_for_customer",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn open_review_for(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -89,7 +93,7 @@ impl ReviewKind {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.review_items.open", skip_all, err)]
+#[instrument(name = "db.review_items.open", skip_all, err(level = "debug"))]
 pub async fn open_review_item(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -120,7 +124,11 @@ pub async fn open_review_item(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.review_items.open_customers", skip_all, err)]
+#[instrument(
+    name = "db.review_items.open_customers",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn customers_in_review(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -151,7 +159,7 @@ pub struct NewReview {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.review_items.open_many", skip_all, fields(count = items.len()), err)]
+#[instrument(name = "db.review_items.open_many", skip_all, fields(count = items.len()), err(level = "debug"))]
 pub async fn open_review_items(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -189,7 +197,7 @@ pub async fn open_review_items(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.review_items.supersede", skip_all, err)]
+#[instrument(name = "db.review_items.supersede", skip_all, err(level = "debug"))]
 pub async fn supersede_open_reviews(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -246,7 +254,7 @@ const REVIEW_COLUMNS: &str = "r.id, r.digit_customer_id, c.display_name AS digit
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.review_items.list_open", skip_all, err)]
+#[instrument(name = "db.review_items.list_open", skip_all, err(level = "debug"))]
 pub async fn list_open_reviews(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -273,7 +281,7 @@ pub async fn list_open_reviews(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.review_items.lock", skip_all, err)]
+#[instrument(name = "db.review_items.lock", skip_all, err(level = "debug"))]
 pub async fn lock_review(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -296,7 +304,7 @@ pub async fn lock_review(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.review_items.resolve", skip_all, err)]
+#[instrument(name = "db.review_items.resolve", skip_all, err(level = "debug"))]
 pub async fn resolve_review(
     conn: &mut PgConnection,
     id: Uuid,
@@ -323,7 +331,7 @@ pub async fn resolve_review(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.rejected_pairs.insert", skip_all, err)]
+#[instrument(name = "db.rejected_pairs.insert", skip_all, err(level = "debug"))]
 pub async fn reject_pairs(
     conn: &mut PgConnection,
     tenant: &TenantId,

@@ -39,7 +39,7 @@ pub struct StoreFigures {
 ///
 /// # Errors
 /// [`StoreError::Database`] when a read fails.
-#[instrument(name = "db.stats.read", skip_all, err)]
+#[instrument(name = "db.stats.read", skip_all, err(level = "debug"))]
 pub async fn read_figures(pool: &PgPool) -> Result<StoreFigures, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -128,7 +128,7 @@ pub enum Created {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.sync_runs.create", skip_all, err)]
+#[instrument(name = "db.sync_runs.create", skip_all, err(level = "debug"))]
 pub async fn create_run(
     pool: &PgPool,
     tenant: &TenantId,
@@ -218,7 +218,7 @@ async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<SyncRunRow>, 
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.sync_runs.active", skip_all, err)]
+#[instrument(name = "db.sync_runs.active", skip_all, err(level = "debug"))]
 pub async fn active_run(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -235,7 +235,7 @@ pub async fn active_run(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.sync_runs.get", skip_all, err)]
+#[instrument(name = "db.sync_runs.get", skip_all, err(level = "debug"))]
 pub async fn get_run(
     pool: &PgPool,
     tenant: &TenantId,
@@ -255,7 +255,7 @@ pub async fn get_run(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.start", skip_all, err)]
+#[instrument(name = "db.sync_runs.start", skip_all, err(level = "debug"))]
 pub async fn start_run(pool: &PgPool, id: Uuid) -> Result<Option<SyncRunRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "UPDATE sync_runs SET state = CASE WHEN state = 'queued' THEN 'running' ELSE state END,
@@ -321,7 +321,7 @@ pub enum Checkpoint<'a> {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.progress", skip_all, err)]
+#[instrument(name = "db.sync_runs.progress", skip_all, err(level = "debug"))]
 pub async fn record_progress(
     conn: &mut PgConnection,
     id: Uuid,
@@ -367,7 +367,7 @@ pub async fn record_progress(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.push_counts", skip_all, err)]
+#[instrument(name = "db.sync_runs.push_counts", skip_all, err(level = "debug"))]
 pub async fn add_push_counts(pool: &PgPool, id: Uuid, counts: Counts) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE sync_runs SET auto_linked = auto_linked + $2,
@@ -389,7 +389,7 @@ pub async fn add_push_counts(pool: &PgPool, id: Uuid, counts: Counts) -> Result<
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.reset", skip_all, err)]
+#[instrument(name = "db.sync_runs.reset", skip_all, err(level = "debug"))]
 pub async fn reset_counters(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE sync_runs SET qbo_customers_read = 0, digit_customers_considered = 0,
@@ -407,7 +407,7 @@ pub async fn reset_counters(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.plan", skip_all, err)]
+#[instrument(name = "db.sync_runs.plan", skip_all, err(level = "debug"))]
 pub async fn store_plan(
     pool: &PgPool,
     id: Uuid,
@@ -446,7 +446,7 @@ pub struct FinishedRun {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.finish", skip_all, err)]
+#[instrument(name = "db.sync_runs.finish", skip_all, err(level = "debug"))]
 pub async fn finish_run(
     pool: &PgPool,
     id: Uuid,
@@ -478,7 +478,7 @@ pub async fn finish_run(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.cancel", skip_all, err)]
+#[instrument(name = "db.sync_runs.cancel", skip_all, err(level = "debug"))]
 pub async fn request_cancel(
     pool: &PgPool,
     tenant: &TenantId,
@@ -527,7 +527,7 @@ pub async fn request_cancel(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.cancel_pushes", skip_all, err)]
+#[instrument(name = "db.sync_runs.cancel_pushes", skip_all, err(level = "debug"))]
 pub async fn cancel_queued_pushes(
     pool: &PgPool,
     tenant: &TenantId,
@@ -552,7 +552,7 @@ pub async fn cancel_queued_pushes(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.sync_runs.live_pushes", skip_all, err)]
+#[instrument(name = "db.sync_runs.live_pushes", skip_all, err(level = "debug"))]
 pub async fn live_pushes(
     pool: &PgPool,
     tenant: &TenantId,
@@ -577,7 +577,7 @@ pub async fn live_pushes(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.sync_runs.fail_orphaned", skip_all, err)]
+#[instrument(name = "db.sync_runs.fail_orphaned", skip_all, err(level = "debug"))]
 pub async fn fail_orphaned_runs(pool: &PgPool) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "UPDATE sync_runs r SET state = 'failed', finished_at = now(),

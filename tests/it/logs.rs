@@ -270,3 +270,106 @@ fn dump(lines: &[&&Value]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A caller's mistake is the caller's to see in its status, not an operator's error: nothing
+/// a client can cause by asking wrongly may log at ERROR (alerts watch that level).
+#[tokio::test]
+async fn callers_mistakes_are_never_logged_as_errors() {
+    let capture = Capture::default();
+    let config = LogConfig {
+        log_format: LogFormat::Json,
+        log_filter: "info".into(),
+    };
+    let writer = capture.clone();
+    let subscriber = telemetry::subscriber(&config, move || writer.clone(), None).unwrap();
+    let _logs = tracing::subscriber::set_default(subscriber);
+    let w = world(SimulatorConfig::default(), &[]).await;
+    w.seed(&["Acme Corp", "Globex Inc"]);
+    report(&w, customer("d-1", "Acme Corp"), false).await;
+    report(&w, customer("d-2", "Initech"), false).await;
+    let run = w.full().await;
+    w.finish(&run.run_id).await;
+    let qbo_of = |name: &str| {
+        w.sim
+            .customers(REALM)
+            .iter()
+            .find(|c| c["DisplayName"] == name)
+            .and_then(|c| c["Id"].as_str().map(str::to_owned))
+            .unwrap()
+    };
+    let (acme, globex) = (qbo_of("Acme Corp"), qbo_of("Globex Inc"));
+    let link = |digit: &str, qbo: &str| pb::LinkCustomersRequest {
+        tenant_id: TENANT.into(),
+        digit_customer_id: digit.into(),
+        qbo_customer_id: qbo.into(),
+        reason: "by hand".into(),
+        ..Default::default()
+    };
+    let mut c = w.app.customers();
+    let mut codes = vec![
+        // Unknown customers, both sides.
+        c.link_customers(link("d-none", &globex)).await.map(drop),
+        c.link_customers(link("d-2", "999999")).await.map(drop),
+        // A QBO customer linked to another Digit customer already.
+        c.link_customers(link("d-2", &acme)).await.map(drop),
+        c.unlink_customer(pb::UnlinkCustomerRequest {
+            tenant_id: TENANT.into(),
+            digit_customer_id: "d-none".into(),
+            reason: "by hand".into(),
+            ..Default::default()
+        })
+        .await
+        .map(drop),
+        c.get_link_status(pb::GetLinkStatusRequest {
+            tenant_id: TENANT.into(),
+            digit_customer_id: "d-none".into(),
+        })
+        .await
+        .map(drop),
+        c.resolve_review_item(pb::ResolveReviewItemRequest {
+            tenant_id: TENANT.into(),
+            review_item_id: uuid::Uuid::new_v4().to_string(),
+            decision: pb::ReviewDecision::RejectAll.into(),
+            ..Default::default()
+        })
+        .await
+        .map(drop),
+    ];
+    let mut admin = w.app.connections();
+    codes.push(
+        admin
+            .disconnect_company(pb::DisconnectCompanyRequest {
+                tenant_id: "tenant-never-connected".into(),
+            })
+            .await
+            .map(drop),
+    );
+    // An authorization code Intuit never issued (the token endpoint answers invalid_grant).
+    codes.push(
+        admin
+            .connect_company(crate::connections_support::by_code(
+                "tenant-new",
+                "9130350000000999",
+                "not-a-code".into(),
+            ))
+            .await
+            .map(drop),
+    );
+    for (k, answer) in codes.iter().enumerate() {
+        let status = answer.as_ref().expect_err("a mistake is refused");
+        assert!(
+            !matches!(
+                status.code(),
+                tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::Unavailable
+            ),
+            "mistake {k}: {status:?}"
+        );
+    }
+    let errors: Vec<String> = capture
+        .lines()
+        .iter()
+        .filter(|l| l["level"] == "ERROR")
+        .map(Value::to_string)
+        .collect();
+    assert!(errors.is_empty(), "logged as errors: {errors:#?}");
+}
