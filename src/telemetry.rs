@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry::{
     Context, KeyValue,
     propagation::{Extractor, TextMapPropagator},
-    trace::{Link, SpanKind, TraceId, TracerProvider as _},
+    trace::{Link, SpanKind, TraceContextExt as _, TraceId, TracerProvider as _},
 };
 use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::{
@@ -231,6 +231,16 @@ pub fn follow_caller_trace(span: &tracing::Span, headers: &HeaderMap) {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     // Fails only when no OpenTelemetry layer is installed: then there is nothing to join.
     let _ = span.set_parent(parent);
+}
+
+/// Records the OpenTelemetry trace id of `span` (a unit of work's root span, declared with an
+/// empty `trace_id` field) in that field, so every log line inside it names the trace an
+/// operator can open. Without trace export there is no trace id and nothing is recorded.
+pub fn record_trace_id(span: &tracing::Span) {
+    let id = span.context().span().span_context().trace_id();
+    if id != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(id));
+    }
 }
 
 /// Reads propagation headers out of an `http::HeaderMap` (tonic's metadata is one too).

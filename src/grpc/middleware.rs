@@ -153,6 +153,7 @@ where
         let span = rpc_span(&rpc, exempt, self.traces);
         if self.traces {
             crate::telemetry::follow_caller_trace(&span, request.headers());
+            crate::telemetry::record_trace_id(&span);
         }
         let traces = self.traces;
         Box::pin(
@@ -209,6 +210,7 @@ fn rpc_span(rpc: &str, exempt: bool, traces: bool) -> tracing::Span {
                 rpc = %rpc,
                 tenant = tracing::field::Empty,
                 code = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
             )
         };
     }

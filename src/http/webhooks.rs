@@ -77,9 +77,11 @@ async fn receive(
         http.route = "/webhooks/qbo",
         http.response.status_code = tracing::field::Empty,
         outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     if endpoint.follow_callers {
         crate::telemetry::follow_caller_trace(&span, &headers);
+        crate::telemetry::record_trace_id(&span);
     }
     let (status, text, outcome) = answer(&endpoint, &headers, &body)
         .instrument(span.clone())

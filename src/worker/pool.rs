@@ -410,7 +410,9 @@ fn job_span(group: &[ClaimedJob]) -> tracing::Span {
         attempt = first.attempts,
         tenant = %first.tenant_id,
         run_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
+    crate::telemetry::record_trace_id(&span);
     if let Some(run) = run_of(first).filter(|run| group.iter().all(|j| run_of(j) == Some(*run))) {
         span.record("run_id", tracing::field::display(run));
     }

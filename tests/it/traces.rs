@@ -2,8 +2,9 @@
 //! collector in the test (the collector's gRPC service from `opentelemetry-proto`), an RPC
 //! that carries the caller's W3C `traceparent`, then SIGTERM: the span must arrive, flushed by
 //! the shutdown, as a child of the caller's span, with the service name and the RPC's
-//! attributes. Without `QBO_SYNC_OTLP_ENDPOINT` nothing may arrive, even with the standard
-//! `OTEL_EXPORTER_OTLP_*` variables pointing at the collector.
+//! attributes, and the RPC's log lines must name its trace id. Without
+//! `QBO_SYNC_OTLP_ENDPOINT` nothing may arrive, even with the standard `OTEL_EXPORTER_OTLP_*`
+//! variables pointing at the collector, and no log line names a trace.
 
 use std::{
     net::SocketAddr,
@@ -106,9 +107,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the server printed, one JSON line each.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Logs {
+    /// The `rpc finished` line of the RPC whose path ends with `method`.
+    fn rpc_finished(&self, method: &str) -> serde_json::Value {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| {
+                l["message"] == "rpc finished"
+                    && l["spans"][0]["rpc"]
+                        .as_str()
+                        .is_some_and(|rpc| rpc.ends_with(method))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no 'rpc finished' line for {method}"))
+    }
+}
+
 /// `qbo-sync serve` on port-0 listeners over a fresh database, with `env` set; returns the
-/// child and its gRPC address (read from its "qbo-sync started" line).
-async fn serve(env: &[(&str, String)]) -> (Child, String) {
+/// child, its gRPC address (read from its "qbo-sync started" line) and its log lines.
+async fn serve(env: &[(&str, String)]) -> (Child, String, Logs) {
     let db = fresh_database().await.unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_qbo-sync"));
     command
@@ -144,9 +167,17 @@ async fn serve(env: &[(&str, String)]) -> (Child, String) {
     let grpc = tokio::time::timeout(Duration::from_secs(60), started)
         .await
         .expect("started within a minute");
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, grpc)
+    // Keep reading its output, so it never blocks on a full pipe and the test can read it.
+    let logs = Logs::default();
+    let kept = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(json) = serde_json::from_str(&line) {
+                kept.0.lock().unwrap().push(json);
+            }
+        }
+    });
+    (child, grpc, logs)
 }
 
 /// One `GetLinkStatus` carrying the caller's `traceparent`.
@@ -189,7 +220,7 @@ async fn stop(mut child: Child) {
 #[tokio::test]
 async fn an_rpc_span_joins_the_callers_trace_and_is_flushed_at_shutdown() {
     let (collector, addr) = Collector::start().await;
-    let (child, grpc) = serve(&[
+    let (child, grpc, logs) = serve(&[
         ("QBO_SYNC_OTLP_ENDPOINT", format!("http://{addr}")),
         ("QBO_SYNC_OTLP_SERVICE_NAME", "qbo-sync-under-test".into()),
         (
@@ -202,6 +233,9 @@ async fn an_rpc_span_joins_the_callers_trace_and_is_flushed_at_shutdown() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(collector.requests(), 0, "exported before the shutdown");
     stop(child).await;
+    // The RPC's log lines name the trace an operator can open.
+    let finished = logs.rpc_finished("/GetLinkStatus");
+    assert_eq!(finished["spans"][0]["trace_id"], TRACE_ID, "{finished}");
 
     let spans = collector.spans();
     let (service, rpc) = spans
@@ -254,7 +288,7 @@ async fn an_rpc_span_joins_the_callers_trace_and_is_flushed_at_shutdown() {
 async fn without_an_endpoint_nothing_is_exported() {
     let (collector, addr) = Collector::start().await;
     // The standard variables would send spans to the collector if an exporter existed.
-    let (child, grpc) = serve(&[
+    let (child, grpc, logs) = serve(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -267,6 +301,8 @@ async fn without_an_endpoint_nothing_is_exported() {
     stop(child).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(collector.requests(), 0, "{:?}", names(&collector.spans()));
+    let finished = logs.rpc_finished("/GetLinkStatus");
+    assert!(finished["spans"][0].get("trace_id").is_none(), "{finished}");
 }
 
 fn names(spans: &[(String, Span)]) -> Vec<&str> {
