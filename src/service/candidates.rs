@@ -36,6 +36,7 @@ pub async fn mirror_candidates(
     let ctx = MatchContext {
         links: store::links::links_of_qbo_customers(&mut conn, tenant, &ids).await?,
         rejected: store::links::rejected_pairs_of(&mut conn, tenant, &[digit.to_string()]).await?,
+        ..MatchContext::default()
     };
     drop(conn);
     // Pairs a person rejected are never proposed again.

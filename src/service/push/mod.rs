@@ -371,6 +371,7 @@ impl Pusher {
         let ctx = MatchContext {
             links: store::links::links_of_qbo_customers(&mut conn, tenant, &qbo_ids).await?,
             rejected: store::links::rejected_pairs_of(&mut conn, tenant, &own).await?,
+            ..MatchContext::default()
         };
         drop(conn);
         let mut digit: Vec<DigitCustomerRecord> =
