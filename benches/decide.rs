@@ -84,9 +84,7 @@ fn qbo_customers(rng: &mut StdRng) -> Vec<QboCustomer> {
             company_name: None,
             given_name: None,
             family_name: None,
-            email: rng
-                .random_bool(0.6)
-                .then(|| format!("ap{i}@example.test")),
+            email: rng.random_bool(0.6).then(|| format!("ap{i}@example.test")),
             phone: None,
             last_updated: None,
             deleted: false,
@@ -186,7 +184,9 @@ async fn run() -> anyhow::Result<()> {
     );
     println!(
         "load average (1, 5, 15 min): {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     Ok(())
 }
@@ -240,8 +240,12 @@ async fn load(
         let rows: Vec<&DigitCustomer> = chunk.iter().collect();
         store::customers::upsert_digit_customers(&mut conn, tenant, &rows).await?;
     }
-    sqlx::query("VACUUM ANALYZE qbo_customers").execute(&mut *conn).await?;
-    sqlx::query("VACUUM ANALYZE digit_customers").execute(&mut *conn).await?;
+    sqlx::query("VACUUM ANALYZE qbo_customers")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("VACUUM ANALYZE digit_customers")
+        .execute(&mut *conn)
+        .await?;
     println!(
         "loaded through the store: {} QBO customers in {:.1} s, all in {:.1} s",
         qbo.len(),

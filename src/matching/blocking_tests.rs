@@ -21,7 +21,10 @@ fn digit(id: &str, name: &str) -> DigitCustomerRecord {
 fn reaches(d: &DigitCustomerRecord, q: &QboCustomerRecord) -> bool {
     let keys = digit_blocking_keys(d);
     let filed = qbo_blocking_keys(q);
-    keys.lookup.iter().chain(&keys.fuzzy).any(|k| filed.contains(k))
+    keys.lookup
+        .iter()
+        .chain(&keys.fuzzy)
+        .any(|k| filed.contains(k))
 }
 
 #[test]

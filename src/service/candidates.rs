@@ -1,13 +1,13 @@
 //! A customer's candidates, decided at call time against the tenant's mirror by the one
 //! decision that equals the batch matcher's ([`super::decide::decide_from_mirror`]), or, when
-//! the matcher would propose none, the similar names among the mirrored customers it looked
-//! at (those a push would hold back for). Pairs a person rejected are never proposed.
+//! the matcher would propose none, the similar names a push would hold back for
+//! ([`super::decide::lookalikes`]). Pairs a person rejected are never proposed.
 //! `GetLinkStatus` and the preflight both ask here.
 
 use sqlx::PgPool;
 
 use super::{
-    decide::decide_from_mirror,
+    decide::{decide_from_mirror, lookalikes},
     push::{customer_of, similar_names},
 };
 use crate::{
@@ -39,8 +39,12 @@ pub async fn mirror_candidates(
         },
     };
     let decided = decide_from_mirror(&mut conn, tenant, &me).await?;
+    let seen = match decided.decision {
+        Decision::AutoLink { .. } | Decision::Review { .. } => decided.seen.clone(),
+        _ => lookalikes(&mut conn, tenant, &me, &decided).await?.0,
+    };
     drop(conn);
-    let customers: Vec<QboCustomer> = decided.seen.iter().map(customer_of).collect();
+    let customers: Vec<QboCustomer> = seen.iter().map(customer_of).collect();
     let ranked: Vec<Candidate> = match decided.decision {
         Decision::AutoLink {
             qbo_id,

@@ -20,9 +20,11 @@ use crate::{
     store::{
         self, StoreError,
         match_keys::{DigitNeighbour, QboNeighbours, digit_record, qbo_record},
-        mirror::MirroredCustomer,
+        mirror::{MirroredCustomer, SIMILAR_LIMIT},
     },
 };
+
+use super::push::{lookup_word, name_words};
 
 /// A decision from the mirror and the mirrored customers it looked at.
 #[derive(Debug, Clone)]
@@ -32,6 +34,37 @@ pub struct MirrorDecision {
     /// The mirrored customers sharing a blocking key with it (those a person rejected for it
     /// left out), in QBO id order.
     pub seen: Vec<MirroredCustomer>,
+    /// The QBO customers a person rejected for it.
+    pub rejected: Vec<String>,
+}
+
+/// Where a push looks for similar names before it creates `me`, beyond what the decision
+/// looked at: the mirrored customers holding the name's most identifying word or sharing its
+/// name key (what a live push's lookup in QBO returns), those a person rejected left out; and
+/// whether that lookup was cut short. Not part of the decision.
+///
+/// # Errors
+/// [`StoreError`] when the database fails.
+pub async fn lookalikes(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    me: &DigitCustomerRecord,
+    decided: &MirrorDecision,
+) -> Result<(Vec<MirroredCustomer>, bool), StoreError> {
+    let key = matching::customer_keys(&me.display_name, None).name_key;
+    let words: Vec<String> = lookup_word(&me.display_name)
+        .map(|w| name_words(&w))
+        .unwrap_or_default();
+    let found = store::mirror::similar_mirrored(conn, tenant, &words, &[key]).await?;
+    let truncated = i64::try_from(found.len()).unwrap_or(i64::MAX) >= SIMILAR_LIMIT;
+    let mut all = decided.seen.clone();
+    let known: HashSet<String> = all.iter().map(|m| m.qbo_id.clone()).collect();
+    all.extend(
+        found
+            .into_iter()
+            .filter(|m| !known.contains(&m.qbo_id) && !decided.rejected.contains(&m.qbo_id)),
+    );
+    Ok((all, truncated))
 }
 
 /// Decides `me` against the tenant's mirror and Digit customers as [`matching::match_customers`]
@@ -48,8 +81,7 @@ pub async fn decide_from_mirror(
     let me_only = [me.id.clone()];
     let found = store::match_keys::qbo_sharing_keys(conn, tenant, &keys.lookup, &keys.fuzzy);
     let qbo = found.await?;
-    let digit =
-        store::match_keys::digit_sharing_keys(conn, tenant, &keys.filed, &me_only).await?;
+    let digit = store::match_keys::digit_sharing_keys(conn, tenant, &keys.filed, &me_only).await?;
     let part = Part::new(me, qbo, &digit);
     let alone = part.decide_alone();
     let Decision::AutoLink { qbo_id, .. } = &alone else {
@@ -158,9 +190,14 @@ impl Part {
             .collect();
         let seen = self
             .mirrored
-            .into_iter()
+            .iter()
+            .cloned()
             .filter(|m| !rejected.contains(m.qbo_id.as_str()))
             .collect();
-        MirrorDecision { decision, seen }
+        MirrorDecision {
+            decision,
+            seen,
+            rejected: rejected.into_iter().map(str::to_owned).collect(),
+        }
     }
 }

@@ -11,10 +11,7 @@ use super::push::name_words;
 use crate::{
     matching::{self, NORMALIZER_VERSION, QboCustomerRecord},
     store::{
-        self, StoreError,
-        customers::FreshCustomerKeys,
-        match_keys::digit_record,
-        mirror::FreshKeys,
+        self, StoreError, customers::FreshCustomerKeys, match_keys::digit_record, mirror::FreshKeys,
     },
 };
 

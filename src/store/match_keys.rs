@@ -9,9 +9,7 @@ use tracing::instrument;
 use super::{StoreError, customers::CustomerRow, mirror::MirrorRow};
 use crate::{
     domain::{DigitCustomer, TenantId},
-    matching::{
-        self, BlockingKey, DigitCustomerRecord, FUZZY_POSTING_CAP, QboCustomerRecord,
-    },
+    matching::{self, BlockingKey, DigitCustomerRecord, FUZZY_POSTING_CAP, QboCustomerRecord},
     store::mirror::MirroredCustomer,
 };
 
@@ -33,9 +31,9 @@ const FNV_PRIME: u64 = 0x0100_0000_01b3;
 /// customers. For one tenant the mixing is a bijection (xor with a constant, then the
 /// splitmix64 finalizer), so two keys are equal stored exactly when they are equal.
 pub(crate) fn stored_key(tenant: &str, key: BlockingKey) -> i64 {
-    let seed = tenant
-        .bytes()
-        .fold(FNV_OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME));
+    let seed = tenant.bytes().fold(FNV_OFFSET, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+    });
     let mut z = seed ^ key.as_u64();
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -60,7 +58,10 @@ pub(crate) fn mirrored_keys_text(tenant: &str, c: &MirroredCustomer) -> String {
 
 /// The stored keys of a Digit customer, as [`keys_text`].
 pub(crate) fn digit_keys_text(tenant: &str, c: &DigitCustomer) -> String {
-    keys_text(tenant, &matching::digit_blocking_keys(&digit_record(c)).stored)
+    keys_text(
+        tenant,
+        &matching::digit_blocking_keys(&digit_record(c)).stored,
+    )
 }
 
 /// A mirrored customer as the matcher reads it (the mirror keeps no id marker).

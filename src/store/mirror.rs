@@ -237,6 +237,39 @@ pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Durat
     Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
+/// Mirrored customers whose name key is one of `keys` or whose name holds one of `words`
+/// (lower case, through the words' index): what a live push's lookup in QBO would return, where
+/// a push from the mirror looks for similar names before it creates.
+///
+/// # Errors
+/// [`StoreError::Database`] when the read fails.
+#[instrument(name = "db.qbo_customers.similar", skip_all, err)]
+pub async fn similar_mirrored(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    words: &[String],
+    keys: &[String],
+) -> Result<Vec<MirroredCustomer>, StoreError> {
+    let rows: Vec<MirrorRow> = sqlx::query_as(
+        "SELECT realm_id, qbo_id, sync_token, display_name, fully_qualified_name, parent_qbo_id, is_job,
+                level, active, company_name, given_name, family_name, email, phone,
+                qbo_last_updated_at, name_key, email_key, normalizer_version, name_words
+         FROM qbo_customers
+         WHERE tenant_id = $1 AND NOT missing AND (name_key = ANY($2) OR name_words && $3)
+         LIMIT $4",
+    )
+    .bind(tenant.as_str())
+    .bind(keys)
+    .bind(words)
+    .bind(SIMILAR_LIMIT)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(MirrorRow::into_domain).collect()
+}
+
+/// The most rows [`similar_mirrored`] returns.
+pub const SIMILAR_LIMIT: i64 = 10_000;
+
 /// Marks missing the tenant's mirrored customers not written since `since` (a full read that
 /// began then did not see them: QBO no longer has them, e.g. merged away). Returns how many.
 ///

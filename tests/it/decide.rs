@@ -23,7 +23,9 @@ struct Labels {
 }
 
 fn data(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/matching").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/matching")
+        .join(file)
 }
 
 /// Both ways over one tenant holding `qbo` and `digit`; fails listing every difference.
@@ -116,9 +118,17 @@ async fn an_address_two_qbo_customers_share_links_neither() {
     two.email = one.email.clone();
     let mut me = digit("a", "H. Supply Office");
     me.email = Some("OPS@harbor.test".into());
-    let got = both_ways(&[one, two, qbo("3", "Other Co")], &[me], &MatchContext::default()).await;
+    let got = both_ways(
+        &[one, two, qbo("3", "Other Co")],
+        &[me],
+        &MatchContext::default(),
+    )
+    .await;
     let (reason, candidates) = review_of(&got["a"]);
-    assert!(reason.contains("2 QBO customers share the e-mail"), "{reason}");
+    assert!(
+        reason.contains("2 QBO customers share the e-mail"),
+        "{reason}"
+    );
     assert_eq!(candidates.len(), 2);
 }
 
@@ -150,7 +160,11 @@ async fn a_crowded_fuzzy_key_is_skipped_alone_as_in_the_batch() {
     // qualifiers hold no digits, so the numbers of the names agree.
     let place = |n: usize| {
         let letters: Vec<char> = ('a'..='z').collect();
-        format!("Ward {}{}", letters[n / 26].to_ascii_uppercase(), letters[n % 26])
+        format!(
+            "Ward {}{}",
+            letters[n / 26].to_ascii_uppercase(),
+            letters[n % 26]
+        )
     };
     let crowded = (0..70).map(|n| qbo(&format!("{n}"), &format!("Acme Plumbing ({})", place(n))));
     let few = (100..110).map(|n| qbo(&format!("{n}"), &format!("Zenith Roofing ({})", place(n))));

@@ -71,7 +71,10 @@ pub async fn load(
     let realm = RealmId::parse(format!("realm-{tenant}")).unwrap();
     let mut conn = pool.acquire().await.unwrap();
     for chunk in qbo.chunks(500) {
-        let rows: Vec<_> = chunk.iter().map(|r| mirrored(&customer(r, &realm))).collect();
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|r| mirrored(&customer(r, &realm)))
+            .collect();
         store::mirror::upsert_mirrored_customers(&mut conn, &id, &rows)
             .await
             .unwrap();
@@ -120,7 +123,9 @@ pub async fn load(
 /// The batch matcher's decisions over everything the tenant stores, read as a sync reads it.
 pub async fn batch(pool: &PgPool, tenant: &TenantId) -> Decisions {
     let mut conn = pool.acquire().await.unwrap();
-    let mirror = store::mirror::all_mirrored(&mut conn, tenant).await.unwrap();
+    let mirror = store::mirror::all_mirrored(&mut conn, tenant)
+        .await
+        .unwrap();
     let digit = store::customers::all_digit_customers(&mut conn, tenant)
         .await
         .unwrap();

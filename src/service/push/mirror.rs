@@ -17,7 +17,7 @@ use crate::{
     domain::TenantId,
     matching::Decision,
     quickbooks::{Lane, QboCustomer},
-    service::decide::decide_from_mirror,
+    service::decide::{decide_from_mirror, lookalikes},
     store::{self, StoreError, match_keys::digit_record, mirror::MirroredCustomer},
 };
 
@@ -110,7 +110,7 @@ impl Pusher {
 
     /// Each item decided from the mirror as the batch matcher would decide it
     /// ([`decide_from_mirror`]); a customer the matcher finds nothing for is still held back
-    /// when a mirrored customer it was compared with has a similar name.
+    /// when a mirrored customer has a similar name ([`lookalikes`]).
     pub(super) async fn decide_in_mirror(
         &self,
         tenant: &TenantId,
@@ -123,15 +123,20 @@ impl Pusher {
         let mut decided = Vec::with_capacity(items.len());
         for item in items {
             let customer = &item.target.customer;
-            let found = decide_from_mirror(&mut conn, tenant, &digit_record(customer)).await;
-            decided.push(match found {
+            let me = digit_record(customer);
+            let found = match decide_from_mirror(&mut conn, tenant, &me).await {
                 Ok(d) if d.decision == Decision::Unmatched => {
-                    let seen: Vec<QboCustomer> = d.seen.iter().map(customer_of).collect();
-                    Ok(before_create(customer, &seen, false))
+                    lookalikes(&mut conn, tenant, &me, &d)
+                        .await
+                        .map(|(seen, truncated)| {
+                            let seen: Vec<QboCustomer> = seen.iter().map(customer_of).collect();
+                            before_create(customer, &seen, truncated)
+                        })
                 }
                 Ok(d) => Ok(d.decision),
-                Err(e) => Err(Arc::new(e.into())),
-            });
+                Err(e) => Err(e),
+            };
+            decided.push(found.map_err(|e| Arc::new(e.into())));
         }
         decided
     }

@@ -502,7 +502,11 @@ impl Pusher {
 /// lookup returned may still be this one under a spelling the matcher's blocking does not
 /// pair (an abbreviation inside the name, say). A create there would be a duplicate, so a
 /// similar name goes to a person instead; so does a lookup that was cut short.
-pub(super) fn before_create(customer: &DigitCustomer, found: &[QboCustomer], truncated: bool) -> Decision {
+pub(super) fn before_create(
+    customer: &DigitCustomer,
+    found: &[QboCustomer],
+    truncated: bool,
+) -> Decision {
     let similar = similar_names(&customer.display_name, found);
     if !similar.is_empty() {
         return Decision::Review {
