@@ -56,6 +56,16 @@ pub(crate) fn mirrored_keys_text(tenant: &str, c: &MirroredCustomer) -> String {
     keys_text(tenant, &matching::qbo_blocking_keys(&qbo_record(c)))
 }
 
+/// The `match_keys` stored with a Digit customer of `tenant` (for bulk loads that write rows
+/// as the store would).
+#[must_use]
+pub fn digit_stored_keys(tenant: &TenantId, c: &DigitCustomer) -> Vec<i64> {
+    stored(
+        tenant.as_str(),
+        &matching::digit_blocking_keys(&digit_record(c)).stored,
+    )
+}
+
 /// The stored keys of a Digit customer, as [`keys_text`].
 pub(crate) fn digit_keys_text(tenant: &str, c: &DigitCustomer) -> String {
     keys_text(

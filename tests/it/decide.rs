@@ -180,3 +180,40 @@ async fn a_crowded_fuzzy_key_is_skipped_alone_as_in_the_batch() {
     // Under the cap, the same typo finds its names.
     assert!(!review_of(&got["b"]).1.is_empty());
 }
+
+#[tokio::test]
+async fn keys_the_background_job_fills_decide_as_the_write_paths_keys() {
+    let mut mailed = qbo("2", "Harbor Supply");
+    mailed.email = Some("ops@harbor.test".into());
+    let qbos = [
+        qbo("1", "International Trading Company"),
+        mailed,
+        qbo("3", "Mueller GmbH"),
+    ];
+    let mut by_mail = digit("b", "Harbor Supply Co");
+    by_mail.email = Some("ops@harbor.test".into());
+    let digits = [
+        digit("a", "Intl Trading Co"),
+        by_mail,
+        digit("c", "Müller GmbH"),
+    ];
+    let db = fresh_database().await.unwrap();
+    let tenant = load(&db.pool, "t1", &qbos, &digits, &MatchContext::default()).await;
+    let before = one_by_one(&db.pool, &tenant).await;
+    // Rows stored before the column existed have no keys: the key job computes them.
+    for table in ["qbo_customers", "digit_customers"] {
+        sqlx::query(&format!("UPDATE {table} SET match_keys = NULL"))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let updated = qbo_sync::service::keys::recompute_stale_keys(&db.pool, 10)
+        .await
+        .unwrap();
+    assert_eq!(updated, 6);
+    let after = one_by_one(&db.pool, &tenant).await;
+    assert_eq!(after, before);
+    assert!(differences(&batch(&db.pool, &tenant).await, &after).is_empty());
+    assert_eq!(linked_to(&after["a"]), Some("1"));
+    assert_eq!(linked_to(&after["c"]), Some("3"));
+}
