@@ -191,8 +191,8 @@ impl Part {
         let seen = self
             .mirrored
             .iter()
-            .cloned()
             .filter(|m| !rejected.contains(m.qbo_id.as_str()))
+            .cloned()
             .collect();
         MirrorDecision {
             decision,

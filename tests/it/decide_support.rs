@@ -113,9 +113,16 @@ pub async fn load(
         .unwrap();
     for (d, q) in &ctx.rejected {
         let d = DigitCustomerId::parse(d.clone()).unwrap();
-        store::reviews::reject_pairs(&mut conn, &id, &d, &[q.clone()], "test", "labelled")
-            .await
-            .unwrap();
+        store::reviews::reject_pairs(
+            &mut conn,
+            &id,
+            &d,
+            std::slice::from_ref(q),
+            "test",
+            "labelled",
+        )
+        .await
+        .unwrap();
     }
     id
 }
