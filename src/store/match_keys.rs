@@ -206,10 +206,10 @@ pub async fn digit_sharing_keys(
     digit_where(
         conn,
         tenant,
-        "c.id IN (SELECT h.id FROM UNNEST($2::int8[]) AS t(k) CROSS JOIN LATERAL (
+        "c.tenant_id = $1 AND (c.id IN (SELECT h.id FROM UNNEST($2::int8[]) AS t(k) CROSS JOIN LATERAL (
              SELECT d.id FROM digit_customers d
              WHERE d.match_keys @> ARRAY[t.k] AND (d.tenant_id = $1) IS TRUE
-             ORDER BY d.id LIMIT 100) h) OR c.id = ANY($3)",
+             ORDER BY d.id LIMIT 100) h) OR c.id = ANY($3))",
         &stored(tenant.as_str(), keys),
         ids,
     )
@@ -231,7 +231,7 @@ pub async fn digit_rivals(
     digit_where(
         conn,
         tenant,
-        "c.match_keys && $2 AND c.id <> ALL($3) AND NOT EXISTS (
+        "c.match_keys && $2 AND (c.tenant_id = $1) IS TRUE AND c.id <> ALL($3) AND NOT EXISTS (
              SELECT 1 FROM links l WHERE l.tenant_id = c.tenant_id AND l.digit_customer_id = c.id)",
         &stored(tenant.as_str(), keys),
         &[except.to_owned()],
@@ -239,6 +239,8 @@ pub async fn digit_rivals(
     .await
 }
 
+/// Digit customers (with link and rejections) matching `condition`, which tests the tenant
+/// (`$1`) itself: keys `$2`, ids `$3`.
 async fn digit_where(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -254,7 +256,7 @@ async fn digit_where(
                 ARRAY(SELECT r.qbo_customer_id FROM rejected_pairs r
                       WHERE r.tenant_id = c.tenant_id AND r.digit_customer_id = c.id) AS rejected
          FROM digit_customers c
-         WHERE c.tenant_id = $1 AND ({condition})
+         WHERE {condition}
          ORDER BY c.id"
     ))
     .bind(tenant.as_str())
