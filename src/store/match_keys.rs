@@ -3,6 +3,8 @@
 //! sharing a key with it, each key's postings read in the batch's order and no further than
 //! the batch reads them.
 
+use std::collections::HashMap;
+
 use sqlx::PgConnection;
 use tracing::instrument;
 
@@ -18,6 +20,9 @@ use crate::{
 // its test is written `(tenant_id = $1) IS TRUE` so that the planner never intersects each
 // probe with the tenant's whole range of the tenant btree indexes (it would read every row id
 // of the tenant once per key).
+
+/// Rows read by one scan for all keys before the keys are probed one by one instead.
+const WIDE_READ: i64 = 2_000;
 
 /// How far the batch reads one exact key's postings (the matcher's group cap).
 const EXACT_READ: i32 = 100;
@@ -137,6 +142,89 @@ pub async fn qbo_sharing_keys(
     let mut limits = vec![EXACT_READ; keys.len()];
     keys.extend(&fuzzy_stored);
     limits.extend(std::iter::repeat_n(FUZZY_READ, fuzzy_stored.len()));
+    // Most keys are held by a few customers: one scan of the index for all of them, the
+    // holders counted here in the batch's order. Only when that read is large are the keys
+    // probed one by one, each stopping at its limit.
+    let wide: Vec<WideRow> = sqlx::query_as(
+        "SELECT q.realm_id, q.qbo_id, q.sync_token, q.display_name, q.fully_qualified_name,
+                q.parent_qbo_id, q.is_job, q.level, q.active, q.company_name, q.given_name,
+                q.family_name, q.email, q.phone, q.qbo_last_updated_at, q.name_key, q.email_key,
+                q.normalizer_version, q.name_words,
+                (SELECT l.digit_customer_id FROM links l
+                 WHERE l.tenant_id = q.tenant_id AND l.qbo_customer_id = q.qbo_id) AS linked_to,
+                q.match_keys
+         FROM qbo_customers q
+         WHERE q.match_keys && $2 AND (q.tenant_id = $1) IS TRUE AND NOT q.missing
+         ORDER BY q.qbo_id LIMIT $3",
+    )
+    .bind(tenant.as_str())
+    .bind(&keys)
+    .bind(WIDE_READ + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    if i64::try_from(wide.len()).unwrap_or(i64::MAX) <= WIDE_READ {
+        let (kept, crowded_stored) = first_holders(wide, &keys, &limits, &fuzzy_stored);
+        let crowded = fuzzy
+            .iter()
+            .zip(&fuzzy_stored)
+            .filter(|(_, s)| crowded_stored.contains(s))
+            .map(|(k, _)| *k)
+            .collect();
+        let customers = kept
+            .into_iter()
+            .map(|r| Ok((r.row.into_domain()?, r.linked_to)))
+            .collect::<Result<_, StoreError>>()?;
+        return Ok(QboNeighbours { customers, crowded });
+    }
+    probe_each_key(conn, tenant, fuzzy, &keys, &limits, &fuzzy_stored).await
+}
+
+/// The rows (in the order read) that are among the first `limits[i]` holders of some
+/// `keys[i]`, and the fuzzy keys held by more than the cap.
+fn first_holders(
+    rows: Vec<WideRow>,
+    keys: &[i64],
+    limits: &[i32],
+    fuzzy: &[i64],
+) -> (Vec<WideRow>, Vec<i64>) {
+    let limit: HashMap<i64, usize> = keys
+        .iter()
+        .zip(limits)
+        .map(|(k, l)| (*k, usize::try_from(*l).unwrap_or(0)))
+        .collect();
+    let mut held: HashMap<i64, usize> = HashMap::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut keep = false;
+        for k in &row.match_keys {
+            if let Some(l) = limit.get(k) {
+                let n = held.entry(*k).or_default();
+                *n += 1;
+                keep |= *n <= *l;
+            }
+        }
+        if keep {
+            kept.push(row);
+        }
+    }
+    let crowded = fuzzy
+        .iter()
+        .filter(|k| held.get(k).is_some_and(|n| *n > FUZZY_POSTING_CAP))
+        .copied()
+        .collect();
+    (kept, crowded)
+}
+
+/// [`qbo_sharing_keys`] for keys many customers hold: each key probed on its own, reading no
+/// further than its limit.
+async fn probe_each_key(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    fuzzy: &[BlockingKey],
+    keys: &[i64],
+    limits: &[i32],
+    fuzzy_stored: &[i64],
+) -> Result<QboNeighbours, StoreError> {
     let rows: Vec<NeighbourRow> = sqlx::query_as(
         "WITH hit AS (
              SELECT t.k, h.qbo_id FROM UNNEST($2::int8[], $3::int4[]) AS t(k, lim)
@@ -159,16 +247,16 @@ pub async fn qbo_sharing_keys(
          ORDER BY q.qbo_id",
     )
     .bind(tenant.as_str())
-    .bind(&keys)
-    .bind(&limits)
-    .bind(&fuzzy_stored)
+    .bind(keys)
+    .bind(limits)
+    .bind(fuzzy_stored)
     .bind(i64::try_from(FUZZY_POSTING_CAP).unwrap_or(i64::MAX))
     .fetch_all(conn)
     .await?;
     let crowded_stored: Vec<i64> = rows.first().map(|r| r.crowded.clone()).unwrap_or_default();
     let crowded = fuzzy
         .iter()
-        .zip(&fuzzy_stored)
+        .zip(fuzzy_stored)
         .filter(|(_, s)| crowded_stored.contains(s))
         .map(|(k, _)| *k)
         .collect();
@@ -281,6 +369,14 @@ struct NeighbourRow {
     row: MirrorRow,
     linked_to: Option<String>,
     crowded: Vec<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct WideRow {
+    #[sqlx(flatten)]
+    row: MirrorRow,
+    linked_to: Option<String>,
+    match_keys: Vec<i64>,
 }
 
 #[derive(sqlx::FromRow)]

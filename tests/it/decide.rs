@@ -217,3 +217,34 @@ async fn keys_the_background_job_fills_decide_as_the_write_paths_keys() {
     assert_eq!(linked_to(&after["a"]), Some("1"));
     assert_eq!(linked_to(&after["c"]), Some("3"));
 }
+
+#[tokio::test]
+async fn a_name_thousands_share_is_read_as_far_as_the_batch_reads_it() {
+    // 2,100 twins: more holders of one key than one wide read takes (the keys are then probed
+    // one by one) and more than the batch's group cap of 100.
+    let letters: Vec<char> = ('a'..='z').collect();
+    let place = |n: usize| {
+        let l = |i: usize| letters[i % 26];
+        format!(
+            "Ward {}{}{}",
+            l(n / 676).to_ascii_uppercase(),
+            l(n / 26),
+            l(n)
+        )
+    };
+    let mut qbos: Vec<QboCustomerRecord> = (0..2_100)
+        .map(|n| qbo(&format!("{n:05}"), &format!("Acme Plumbing ({})", place(n))))
+        .collect();
+    qbos.push(qbo("99999", "Acme Plumbing"));
+    let got = both_ways(
+        &qbos,
+        &[
+            digit("a", "Acme Plumbing"),
+            digit("b", "Acme Plumbng"),
+            digit("c", "Acme Plumbing (Ward Bcd)"),
+        ],
+        &MatchContext::default(),
+    )
+    .await;
+    assert!(matches!(got["a"], Decision::Review { .. }));
+}
