@@ -152,11 +152,13 @@ async fn run() -> anyhow::Result<()> {
     }
     let mut took = Vec::with_capacity(DECISIONS);
     let mut kinds = [0usize; 4];
+    let mut seen = Vec::with_capacity(DECISIONS);
     for c in probes {
         let me = store::match_keys::digit_record(c);
         let start = Instant::now();
         let decided = decide_from_mirror(&mut conn, &tenant, &me).await?;
         took.push(start.elapsed());
+        seen.push(decided.seen.len());
         kinds[match decided.decision {
             Decision::AutoLink { .. } => 0,
             Decision::Review { .. } => 1,
@@ -165,6 +167,13 @@ async fn run() -> anyhow::Result<()> {
         }] += 1;
     }
     let floor = floor(&mut conn, &tenant, probes).await?;
+    seen.sort_unstable();
+    println!(
+        "QBO customers read per decision: median {}, p99 {}, max {}",
+        seen[seen.len() / 2],
+        seen[seen.len() * 99 / 100],
+        seen[seen.len() - 1]
+    );
     let (decide, base) = (Figures::of(took), Figures::of(floor));
     println!(
         "decisions: {} auto-link, {} review, {} unmatched",

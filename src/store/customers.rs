@@ -377,7 +377,7 @@ struct PushTargetRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CustomerRow {
-    id: String,
+    pub(super) id: String,
     display_name: String,
     company_name: Option<String>,
     given_name: Option<String>,

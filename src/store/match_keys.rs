@@ -179,6 +179,44 @@ pub async fn qbo_sharing_keys(
     probe_each_key(conn, tenant, fuzzy, &keys, &limits, &fuzzy_stored).await
 }
 
+/// Holders of keys counted in the order read: a row is kept when it is among the first
+/// `limit` holders of one of its keys.
+struct Holders {
+    limit: HashMap<i64, usize>,
+    held: HashMap<i64, usize>,
+}
+
+impl Holders {
+    fn new(keys: &[i64], limits: &[i32]) -> Self {
+        let limit = keys
+            .iter()
+            .zip(limits)
+            .map(|(k, l)| (*k, usize::try_from(*l).unwrap_or(0)))
+            .collect();
+        Self {
+            limit,
+            held: HashMap::new(),
+        }
+    }
+
+    /// Counts the row's keys; whether it is among the first holders of one of them.
+    fn count(&mut self, row_keys: &[i64]) -> bool {
+        let mut keep = false;
+        for k in row_keys {
+            if let Some(l) = self.limit.get(k) {
+                let n = self.held.entry(*k).or_default();
+                *n += 1;
+                keep |= *n <= *l;
+            }
+        }
+        keep
+    }
+
+    fn holders(&self, key: i64) -> usize {
+        self.held.get(&key).copied().unwrap_or(0)
+    }
+}
+
 /// The rows (in the order read) that are among the first `limits[i]` holders of some
 /// `keys[i]`, and the fuzzy keys held by more than the cap.
 fn first_holders(
@@ -187,29 +225,14 @@ fn first_holders(
     limits: &[i32],
     fuzzy: &[i64],
 ) -> (Vec<WideRow>, Vec<i64>) {
-    let limit: HashMap<i64, usize> = keys
-        .iter()
-        .zip(limits)
-        .map(|(k, l)| (*k, usize::try_from(*l).unwrap_or(0)))
+    let mut holders = Holders::new(keys, limits);
+    let kept: Vec<WideRow> = rows
+        .into_iter()
+        .filter(|r| holders.count(&r.match_keys))
         .collect();
-    let mut held: HashMap<i64, usize> = HashMap::new();
-    let mut kept = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut keep = false;
-        for k in &row.match_keys {
-            if let Some(l) = limit.get(k) {
-                let n = held.entry(*k).or_default();
-                *n += 1;
-                keep |= *n <= *l;
-            }
-        }
-        if keep {
-            kept.push(row);
-        }
-    }
     let crowded = fuzzy
         .iter()
-        .filter(|k| held.get(k).is_some_and(|n| *n > FUZZY_POSTING_CAP))
+        .filter(|k| holders.holders(**k) > FUZZY_POSTING_CAP)
         .copied()
         .collect();
     (kept, crowded)
@@ -291,6 +314,32 @@ pub async fn digit_sharing_keys(
     keys: &[BlockingKey],
     ids: &[String],
 ) -> Result<Vec<DigitNeighbour>, StoreError> {
+    let keys = stored(tenant.as_str(), keys);
+    // One scan for all keys, holders counted here; probed key by key past the wide read.
+    let wide: Vec<WideDigitRow> = sqlx::query_as(&format!(
+        "SELECT {DIGIT_COLUMNS}, coalesce(c.match_keys, '{{}}') AS match_keys
+         FROM digit_customers c
+         WHERE (c.match_keys && $2 AND (c.tenant_id = $1) IS TRUE)
+            OR (c.tenant_id = $1 AND c.id = ANY($3))
+         ORDER BY c.id LIMIT $4"
+    ))
+    .bind(tenant.as_str())
+    .bind(&keys)
+    .bind(ids)
+    .bind(WIDE_READ + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    if i64::try_from(wide.len()).unwrap_or(i64::MAX) <= WIDE_READ {
+        let mut holders = Holders::new(&keys, &vec![EXACT_READ; keys.len()]);
+        return wide
+            .into_iter()
+            .filter(|r| {
+                let counted = holders.count(&r.match_keys);
+                counted || ids.contains(&r.row.row.id)
+            })
+            .map(|r| r.row.into_domain())
+            .collect();
+    }
     digit_where(
         conn,
         tenant,
@@ -298,7 +347,7 @@ pub async fn digit_sharing_keys(
              SELECT d.id FROM digit_customers d
              WHERE d.match_keys @> ARRAY[t.k] AND (d.tenant_id = $1) IS TRUE
              ORDER BY d.id LIMIT 100) h) OR c.id = ANY($3))",
-        &stored(tenant.as_str(), keys),
+        &keys,
         ids,
     )
     .await
@@ -337,12 +386,7 @@ async fn digit_where(
     ids: &[String],
 ) -> Result<Vec<DigitNeighbour>, StoreError> {
     let rows: Vec<DigitNeighbourRow> = sqlx::query_as(&format!(
-        "SELECT c.id, c.display_name, c.company_name, c.given_name, c.family_name, c.email,
-                c.phone, c.active,
-                (SELECT l.qbo_customer_id FROM links l
-                 WHERE l.tenant_id = c.tenant_id AND l.digit_customer_id = c.id) AS linked_to,
-                ARRAY(SELECT r.qbo_customer_id FROM rejected_pairs r
-                      WHERE r.tenant_id = c.tenant_id AND r.digit_customer_id = c.id) AS rejected
+        "SELECT {DIGIT_COLUMNS}
          FROM digit_customers c
          WHERE {condition}
          ORDER BY c.id"
@@ -353,13 +397,7 @@ async fn digit_where(
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|r| {
-            Ok(DigitNeighbour {
-                customer: r.row.into_domain()?,
-                linked_to: r.linked_to,
-                rejected: r.rejected,
-            })
-        })
+        .map(DigitNeighbourRow::into_domain)
         .collect()
 }
 
@@ -379,12 +417,37 @@ struct WideRow {
     match_keys: Vec<i64>,
 }
 
+/// A Digit customer with its link and rejections.
+const DIGIT_COLUMNS: &str = "c.id, c.display_name, c.company_name, c.given_name, c.family_name,
+    c.email, c.phone, c.active,
+    (SELECT l.qbo_customer_id FROM links l
+     WHERE l.tenant_id = c.tenant_id AND l.digit_customer_id = c.id) AS linked_to,
+    ARRAY(SELECT r.qbo_customer_id FROM rejected_pairs r
+          WHERE r.tenant_id = c.tenant_id AND r.digit_customer_id = c.id) AS rejected";
+
+#[derive(sqlx::FromRow)]
+struct WideDigitRow {
+    #[sqlx(flatten)]
+    row: DigitNeighbourRow,
+    match_keys: Vec<i64>,
+}
+
 #[derive(sqlx::FromRow)]
 struct DigitNeighbourRow {
     #[sqlx(flatten)]
     row: CustomerRow,
     linked_to: Option<String>,
     rejected: Vec<String>,
+}
+
+impl DigitNeighbourRow {
+    fn into_domain(self) -> Result<DigitNeighbour, StoreError> {
+        Ok(DigitNeighbour {
+            customer: self.row.into_domain()?,
+            linked_to: self.linked_to,
+            rejected: self.rejected,
+        })
+    }
 }
 
 #[cfg(test)]
