@@ -8,7 +8,7 @@
 //! keys, exactly those postings of this customer's keys, the Digit customers its group facts
 //! count, and, when it would link automatically, every Digit customer that could link the same
 //! QBO customer with what that one's own decision needs: two of them would both go to review.
-//! Two to four indexed queries; the whole mirror is never read.
+//! Two to five indexed queries; the whole mirror is never read.
 
 use std::collections::HashSet;
 
