@@ -24,6 +24,7 @@ use qbo_sync::{
     matching::customer_keys,
     pgcluster::fresh_database,
     service::customers::Customers,
+    store::match_keys,
 };
 use sqlx::PgPool;
 
@@ -176,12 +177,21 @@ async fn copy_rows(
             text.push('\t');
         }
         text.push_str(&keys.normalizer_version.to_string());
+        text.push('\t');
+        let stored: Vec<String> = match_keys::digit_stored_keys(tenant, c)
+            .iter()
+            .map(i64::to_string)
+            .collect();
+        text.push('{');
+        text.push_str(&stored.join(","));
+        text.push('}');
         text.push('\n');
     }
     let mut copy = conn
         .copy_in_raw(
             "COPY digit_customers (tenant_id, id, display_name, company_name, given_name,
-                 family_name, email, phone, active, name_key, normalizer_version) FROM STDIN",
+                 family_name, email, phone, active, name_key, normalizer_version, match_keys)
+                 FROM STDIN",
         )
         .await?;
     copy.send(text.into_bytes()).await?;

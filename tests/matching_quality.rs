@@ -167,6 +167,7 @@ fn engine_outcomes(
     let ctx = MatchContext {
         links: labels.links.clone(),
         rejected: labels.rejected.clone(),
+        ..MatchContext::default()
     };
     match_customers(qbo, digit, &ctx)
         .into_iter()

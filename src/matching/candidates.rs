@@ -176,7 +176,9 @@ impl<'s, 'a> Pool<'s, 'a> {
         }
         let mut hits: Vec<u32> = Vec::new();
         fuzzy_keys(&me.name, |k| {
-            hits.extend(self.q.fuzzy.get_unless_over(k, FUZZY_POSTING_CAP))
+            if !self.q.crowded.contains(&k) {
+                hits.extend(self.q.fuzzy.get_unless_over(k, FUZZY_POSTING_CAP));
+            }
         });
         hits.sort_unstable();
         hits.dedup();

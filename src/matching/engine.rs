@@ -30,6 +30,23 @@ pub fn match_customers(
     outcomes
 }
 
+/// The decision for `digit[at]` alone, before [`match_customers`] sets aside automatic links
+/// that two Digit customers would make to one QBO customer.
+///
+/// Equal to that customer's decision in [`match_customers`] over `qbo` and `digit` whenever
+/// it is not an automatic link, and then too when no other Digit customer would take the same
+/// QBO customer. Panics when `at` is out of range.
+pub fn decide_before_rivals(
+    qbo: &[QboCustomerRecord],
+    digit: &[DigitCustomerRecord],
+    ctx: &MatchContext,
+    at: usize,
+) -> Decision {
+    let q = QboSide::build(qbo, ctx);
+    let d = DigitSide::build(digit, ctx);
+    decide(&q, &d, at)
+}
+
 fn decide(q: &QboSide<'_>, d: &DigitSide<'_>, i: usize) -> Decision {
     if let Some(qbo_id) = d.links.get(d.recs[i].id.as_str()) {
         return Decision::AlreadyLinked {

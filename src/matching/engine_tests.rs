@@ -266,6 +266,7 @@ fn links_and_rejections_from_the_context() {
     let ctx = MatchContext {
         links: vec![("x".into(), "3".into())],
         rejected: vec![("d".into(), "1".into())],
+        ..MatchContext::default()
     };
     let Decision::Review { candidates, .. } = decide_one(&qbos, digit("d", "Acme Corp"), &ctx)
     else {

@@ -87,14 +87,14 @@ pub(crate) fn digit_paths(display_name: &str) -> Vec<Path> {
     out
 }
 
-fn path_hash(path: &[NormalizedName]) -> u32 {
+pub(crate) fn path_hash(path: &[NormalizedName]) -> u32 {
     let keys: Vec<String> = path.iter().map(NormalizedName::name_key).collect();
     let mut parts: Vec<&str> = vec!["path"];
     parts.extend(keys.iter().map(String::as_str));
     hash_key(&parts)
 }
 
-fn path_core_hash(path: &[NormalizedName]) -> u32 {
+pub(crate) fn path_core_hash(path: &[NormalizedName]) -> u32 {
     let mut parts: Vec<&str> = vec!["pathcore"];
     parts.extend(path.iter().map(|s| s.core.as_str()));
     hash_key(&parts)

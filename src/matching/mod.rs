@@ -7,9 +7,12 @@
 //! Entry points:
 //! - [`match_customers`]: the decisions for one tenant's customers.
 //! - [`customer_keys`]: the `name_key` / `email_key` stored in the QBO mirror.
+//! - [`qbo_blocking_keys`], [`digit_blocking_keys`], [`decide_before_rivals`]: what deciding
+//!   one Digit customer from part of the mirror needs to equal [`match_customers`].
 //! - [`cli::run_match`]: the offline `qbo-sync match` command.
 
 mod abbrev;
+mod blocking;
 mod candidates;
 pub mod cli;
 mod engine;
@@ -25,7 +28,11 @@ pub mod score;
 mod tiers;
 mod types;
 
-pub use engine::match_customers;
+pub use blocking::{
+    BlockingKey, DigitBlockingKeys, digit_blocking_keys, qbo_auto_link_keys, qbo_blocking_keys,
+};
+pub use engine::{decide_before_rivals, match_customers};
+pub use index::FUZZY_POSTING_CAP;
 
 /// Whether one word is, on its own, a legal form (`Inc`, `Corp.`, `LLC`, …): a word that
 /// never identifies a customer.

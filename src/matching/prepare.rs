@@ -16,7 +16,7 @@ pub(crate) struct Prepared {
 }
 
 /// Builds a [`Prepared`]; an empty display name falls back to the company or person name.
-fn prepare(
+pub(crate) fn prepare(
     display: &str,
     company: Option<&str>,
     given: Option<&str>,
@@ -93,6 +93,9 @@ pub(crate) struct QboSide<'a> {
     pub paths: PathIndex,
     /// qbo_id -> the Digit customer it is linked to.
     pub linked_to: HashMap<&'a str, &'a str>,
+    /// Fuzzy keys crowded in the whole mirror when only part of it is given (see
+    /// [`MatchContext::crowded_fuzzy_keys`]).
+    pub crowded: HashSet<u32>,
 }
 
 impl<'a> QboSide<'a> {
@@ -140,6 +143,7 @@ impl<'a> QboSide<'a> {
                 .iter()
                 .map(|(d, q)| (q.as_str(), d.as_str()))
                 .collect(),
+            crowded: ctx.crowded_fuzzy_keys.iter().copied().collect(),
             recs,
             prep,
         }

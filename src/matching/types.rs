@@ -64,6 +64,12 @@ pub struct MatchContext {
     pub links: Vec<(String, String)>,
     /// Pairs a person declared "not the same", as (digit_id, qbo_id): never proposed again.
     pub rejected: Vec<(String, String)>,
+    /// Fuzzy keys (the matcher's hashes, see [`super::BlockingKey::hash`]) that have more than
+    /// [`super::FUZZY_POSTING_CAP`] postings in the whole mirror. Empty for a whole mirror,
+    /// where the matcher counts them itself; set when only part of the mirror is given, so
+    /// that part skips the same keys the whole would.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crowded_fuzzy_keys: Vec<u32>,
 }
 
 /// How an automatic link was decided; the names are the proto's `LinkMethod` values.

@@ -5,6 +5,7 @@
 pub mod candidates;
 pub mod connections;
 pub mod customers;
+pub mod decide;
 pub mod gauges;
 pub mod keys;
 pub mod links;

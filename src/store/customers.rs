@@ -3,10 +3,13 @@
 use sqlx::PgConnection;
 use tracing::instrument;
 
-use super::StoreError;
+use super::{
+    StoreError,
+    match_keys::{digit_keys_text, keys_text},
+};
 use crate::{
     domain::{DigitCustomer, DigitCustomerId, TenantId},
-    matching,
+    matching::{self, BlockingKey},
 };
 
 /// What an upsert did.
@@ -48,25 +51,25 @@ pub async fn upsert_digit_customers(
     let rows: Vec<(bool, bool)> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::bool[], $10::text[])
+                                  $7::text[], $8::text[], $9::bool[], $10::text[], $12::text[])
                  WITH ORDINALITY AS t(id, display_name, company_name, given_name, family_name,
-                                      email, phone, active, name_key, n)),
+                                      email, phone, active, name_key, match_keys, n)),
          old AS (
              SELECT c.id, c.display_name, c.email, c.phone
              FROM digit_customers c JOIN input ON c.tenant_id = $1 AND c.id = input.id),
          written AS (
              INSERT INTO digit_customers
                  (tenant_id, id, display_name, company_name, given_name, family_name, email, phone,
-                  active, name_key, normalizer_version)
+                  active, name_key, normalizer_version, match_keys)
              SELECT $1, id, display_name, company_name, given_name, family_name, email, phone,
-                    active, name_key, $11
+                    active, name_key, $11, string_to_array(match_keys, ' ')::int8[]
              FROM input ORDER BY id
              ON CONFLICT (tenant_id, id) DO UPDATE SET
                  display_name = EXCLUDED.display_name, company_name = EXCLUDED.company_name,
                  given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
                  email = EXCLUDED.email, phone = EXCLUDED.phone, active = EXCLUDED.active,
                  name_key = EXCLUDED.name_key, normalizer_version = EXCLUDED.normalizer_version,
-                 updated_at = now()
+                 match_keys = EXCLUDED.match_keys, updated_at = now()
              RETURNING id, (xmax = 0) AS created)
          SELECT written.created,
                 (old.display_name, old.email, old.phone)
@@ -90,6 +93,12 @@ pub async fn upsert_digit_customers(
     .bind(customers.iter().map(|c| c.active).collect::<Vec<_>>())
     .bind(&name_keys)
     .bind(i32::try_from(matching::NORMALIZER_VERSION).unwrap_or(i32::MAX))
+    .bind(
+        customers
+            .iter()
+            .map(|c| digit_keys_text(tenant.as_str(), c))
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(conn)
     .await?;
     Ok(rows
@@ -186,11 +195,7 @@ pub struct PushTarget {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(
-    name = "db.digit_customers.push_targets",
-    skip_all,
-    err(level = "debug")
-)]
+#[instrument(name = "db.digit_customers.push_targets", skip_all, err(level = "debug"))]
 pub async fn load_push_targets(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -226,11 +231,7 @@ pub async fn load_push_targets(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(
-    name = "db.digit_customers.by_name_keys",
-    skip_all,
-    err(level = "debug")
-)]
+#[instrument(name = "db.digit_customers.by_name_keys", skip_all, err(level = "debug"))]
 pub async fn unlinked_customers_with_keys(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -271,52 +272,98 @@ pub async fn all_digit_customers(
     rows.into_iter().map(CustomerRow::into_domain).collect()
 }
 
-/// Up to `limit` Digit customers whose matching key an older normalizer than `version`
-/// computed, as (tenant, id, display name).
+/// A Digit customer whose keys must be recomputed, and its tenant.
+#[derive(Debug, Clone)]
+pub struct StaleCustomer {
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The customer.
+    pub customer: DigitCustomer,
+}
+
+/// Up to `limit` Digit customers whose matching keys an older normalizer than `version`
+/// computed, or whose blocking keys were never computed.
 ///
 /// # Errors
-/// [`StoreError::Database`] when the read fails.
+/// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
 #[instrument(name = "db.digit_customers.stale_keys", skip_all, err(level = "debug"))]
 pub async fn stale_key_customers(
     conn: &mut PgConnection,
     version: i32,
     limit: i64,
-) -> Result<Vec<(String, String, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, id, display_name FROM digit_customers
-         WHERE normalizer_version < $1 LIMIT $2",
+) -> Result<Vec<StaleCustomer>, StoreError> {
+    let rows: Vec<StaleRow> = sqlx::query_as(
+        "SELECT tenant_id, id, display_name, company_name, given_name, family_name, email, phone,
+                active
+         FROM digit_customers WHERE normalizer_version < $1 OR match_keys IS NULL LIMIT $2",
     )
     .bind(version)
     .bind(limit)
     .fetch_all(conn)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StaleCustomer {
+                tenant_id: r.tenant_id,
+                customer: r.row.into_domain()?,
+            })
+        })
+        .collect()
 }
 
-/// Writes recomputed name keys, as (tenant, id, name key), under `version`, in one statement.
+/// Recomputed keys of one Digit customer.
+#[derive(Debug, Clone)]
+pub struct FreshCustomerKeys {
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Its id.
+    pub id: String,
+    /// The name key.
+    pub name_key: String,
+    /// The matcher's blocking keys (what it is stored under, see
+    /// [`crate::matching::DigitBlockingKeys::stored`]).
+    pub match_keys: Vec<BlockingKey>,
+}
+
+/// Writes recomputed keys under `version`, in one statement.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
 #[instrument(name = "db.digit_customers.set_keys", skip_all, fields(count = rows.len()), err(level = "debug"))]
 pub async fn set_customer_keys(
     conn: &mut PgConnection,
-    rows: &[(String, String, String)],
+    rows: &[FreshCustomerKeys],
     version: i32,
 ) -> Result<u64, StoreError> {
     if rows.is_empty() {
         return Ok(0);
     }
     let done = sqlx::query(
-        "UPDATE digit_customers c SET name_key = t.key, normalizer_version = $4
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(tenant, id, key)
-         WHERE c.tenant_id = t.tenant AND c.id = t.id AND c.normalizer_version < $4",
+        "UPDATE digit_customers c SET name_key = t.key, normalizer_version = $4,
+                match_keys = string_to_array(t.mkeys, ' ')::int8[]
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $5::text[]) AS t(tenant, id, key, mkeys)
+         WHERE c.tenant_id = t.tenant AND c.id = t.id
+           AND (c.normalizer_version < $4 OR c.match_keys IS NULL)",
     )
-    .bind(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tenant_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.name_key.clone()).collect::<Vec<_>>())
     .bind(version)
+    .bind(
+        rows.iter()
+            .map(|r| keys_text(&r.tenant_id, &r.match_keys))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+#[derive(sqlx::FromRow)]
+struct StaleRow {
+    tenant_id: String,
+    #[sqlx(flatten)]
+    row: CustomerRow,
 }
 
 #[derive(sqlx::FromRow)]
@@ -329,8 +376,8 @@ struct PushTargetRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct CustomerRow {
-    id: String,
+pub(super) struct CustomerRow {
+    pub(super) id: String,
     display_name: String,
     company_name: Option<String>,
     given_name: Option<String>,
@@ -341,7 +388,7 @@ struct CustomerRow {
 }
 
 impl CustomerRow {
-    fn into_domain(self) -> Result<DigitCustomer, StoreError> {
+    pub(super) fn into_domain(self) -> Result<DigitCustomer, StoreError> {
         Ok(DigitCustomer {
             id: DigitCustomerId::parse(self.id)
                 .map_err(|e| StoreError::Corrupt(format!("digit customer id: {e}")))?,

@@ -7,8 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use tracing::instrument;
 
-use super::StoreError;
-use crate::domain::{RealmId, TenantId};
+use super::{
+    StoreError,
+    match_keys::{keys_text, mirrored_keys_text},
+};
+use crate::{
+    domain::{RealmId, TenantId},
+    matching::BlockingKey,
+};
 
 /// One QBO customer as the mirror keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,15 +83,16 @@ pub async fn upsert_mirrored_customers(
         "INSERT INTO qbo_customers (tenant_id, realm_id, qbo_id, sync_token, display_name, fully_qualified_name,
              parent_qbo_id, is_job, level, active, company_name, given_name, family_name, email,
              phone, qbo_last_updated_at, name_key, email_key, normalizer_version, name_words,
-             missing, mirrored_at)
+             match_keys, missing, mirrored_at)
          SELECT $1, realm, id, token, name, fqn, parent, job, lvl, act, company, given, family, mail,
-                tel, updated, nkey, ekey, nver, string_to_array(words, ' '), false, now()
+                tel, updated, nkey, ekey, nver, string_to_array(words, ' '),
+                string_to_array(mkeys, ' ')::int8[], false, now()
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
              $8::int4[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[],
              $14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::int4[], $19::text[],
-             $20::text[])
+             $20::text[], $21::text[])
              AS t(id, token, name, fqn, parent, job, lvl, act, company, given, family, mail, tel,
-                  updated, nkey, ekey, nver, words, realm)
+                  updated, nkey, ekey, nver, words, realm, mkeys)
          ON CONFLICT (tenant_id, qbo_id) DO UPDATE SET realm_id = EXCLUDED.realm_id,
              sync_token = EXCLUDED.sync_token, display_name = EXCLUDED.display_name,
              fully_qualified_name = EXCLUDED.fully_qualified_name,
@@ -95,7 +102,7 @@ pub async fn upsert_mirrored_customers(
              family_name = EXCLUDED.family_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
              qbo_last_updated_at = EXCLUDED.qbo_last_updated_at, name_key = EXCLUDED.name_key,
              email_key = EXCLUDED.email_key, normalizer_version = EXCLUDED.normalizer_version,
-             name_words = EXCLUDED.name_words,
+             name_words = EXCLUDED.name_words, match_keys = EXCLUDED.match_keys,
              -- A customer QBO merged away stays missing even if QBO still returns it (inactive).
              missing = qbo_customers.merged_into_qbo_id IS NOT NULL, mirrored_at = now()",
     )
@@ -129,6 +136,12 @@ pub async fn upsert_mirrored_customers(
     )
     .bind(col(|c| Some(c.name_words.join(" "))))
     .bind(col(|c| Some(c.realm.as_str().to_owned())))
+    .bind(
+        customers
+            .iter()
+            .map(|c| mirrored_keys_text(tenant.as_str(), c))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())
@@ -165,11 +178,7 @@ pub async fn begin_refresh(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(
-    name = "db.mirror_state.extend_refresh",
-    skip_all,
-    err(level = "debug")
-)]
+#[instrument(name = "db.mirror_state.extend_refresh", skip_all, err(level = "debug"))]
 pub async fn extend_refresh(
     pool: &PgPool,
     tenant: &TenantId,
@@ -229,7 +238,8 @@ pub async fn mirror_age(pool: &PgPool, tenant: &TenantId) -> Result<Option<Durat
 }
 
 /// Mirrored customers whose name key is one of `keys` or whose name holds one of `words`
-/// (lower case, through the words' index): the candidates of a push decided from the mirror.
+/// (lower case, through the words' index): what a live push's lookup in QBO would return, where
+/// a push from the mirror looks for similar names before it creates.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
@@ -259,28 +269,6 @@ pub async fn similar_mirrored(
 
 /// The most rows [`similar_mirrored`] returns.
 pub const SIMILAR_LIMIT: i64 = 10_000;
-
-/// How many mirrored customers of the tenant hold each of `words` (words held by none are
-/// left out).
-///
-/// # Errors
-/// [`StoreError::Database`] when the read fails.
-#[instrument(name = "db.qbo_customers.word_counts", skip_all, err(level = "debug"))]
-pub async fn word_counts(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    words: &[String],
-) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT w, count(*) FROM qbo_customers q, unnest(q.name_words) AS w
-         WHERE q.tenant_id = $1 AND NOT q.missing AND q.name_words && $2 AND w = ANY($2)
-         GROUP BY w",
-    )
-    .bind(tenant.as_str())
-    .bind(words)
-    .fetch_all(conn)
-    .await?)
-}
 
 /// Marks missing the tenant's mirrored customers not written since `since` (a full read that
 /// began then did not see them: QBO no longer has them, e.g. merged away). Returns how many.
@@ -442,9 +430,20 @@ pub struct StaleKeys {
     pub display_name: String,
     /// Primary e-mail.
     pub email: Option<String>,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// First name.
+    pub given_name: Option<String>,
+    /// Last name.
+    pub family_name: Option<String>,
+    /// Primary phone.
+    pub phone: Option<String>,
+    /// `Parent:Job` for sub-customers.
+    pub fully_qualified_name: Option<String>,
 }
 
-/// Up to `limit` mirrored customers whose keys an older normalizer than `version` computed.
+/// Up to `limit` mirrored customers whose keys an older normalizer than `version` computed, or
+/// whose blocking keys were never computed.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails.
@@ -455,8 +454,9 @@ pub async fn stale_key_mirror(
     limit: i64,
 ) -> Result<Vec<StaleKeys>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT tenant_id, qbo_id, display_name, email FROM qbo_customers
-         WHERE normalizer_version < $1 LIMIT $2",
+        "SELECT tenant_id, qbo_id, display_name, email, company_name, given_name, family_name,
+                phone, fully_qualified_name
+         FROM qbo_customers WHERE normalizer_version < $1 OR match_keys IS NULL LIMIT $2",
     )
     .bind(version)
     .bind(limit)
@@ -477,6 +477,8 @@ pub struct FreshKeys {
     pub email_key: Option<String>,
     /// The name's words, lower case.
     pub name_words: Vec<String>,
+    /// The matcher's blocking keys.
+    pub match_keys: Vec<BlockingKey>,
 }
 
 /// Writes recomputed keys of mirrored customers under `version`, in one statement.
@@ -494,10 +496,12 @@ pub async fn set_mirror_keys(
     }
     let done = sqlx::query(
         "UPDATE qbo_customers q SET name_key = t.nkey, email_key = t.ekey,
-                name_words = string_to_array(t.words, ' '), normalizer_version = $6
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-             AS t(tenant, id, nkey, ekey, words)
-         WHERE q.tenant_id = t.tenant AND q.qbo_id = t.id AND q.normalizer_version < $6",
+                name_words = string_to_array(t.words, ' '), normalizer_version = $6,
+                match_keys = string_to_array(t.mkeys, ' ')::int8[]
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[])
+             AS t(tenant, id, nkey, ekey, words, mkeys)
+         WHERE q.tenant_id = t.tenant AND q.qbo_id = t.id
+           AND (q.normalizer_version < $6 OR q.match_keys IS NULL)",
     )
     .bind(rows.iter().map(|r| r.tenant_id.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.qbo_id.clone()).collect::<Vec<_>>())
@@ -509,6 +513,11 @@ pub async fn set_mirror_keys(
             .collect::<Vec<_>>(),
     )
     .bind(version)
+    .bind(
+        rows.iter()
+            .map(|r| keys_text(&r.tenant_id, &r.match_keys))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -519,7 +528,7 @@ fn micros(d: Duration) -> i64 {
 }
 
 #[derive(sqlx::FromRow)]
-struct MirrorRow {
+pub(super) struct MirrorRow {
     realm_id: String,
     qbo_id: String,
     sync_token: String,
@@ -542,7 +551,7 @@ struct MirrorRow {
 }
 
 impl MirrorRow {
-    fn into_domain(self) -> Result<MirroredCustomer, StoreError> {
+    pub(super) fn into_domain(self) -> Result<MirroredCustomer, StoreError> {
         Ok(MirroredCustomer {
             realm: RealmId::parse(self.realm_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             qbo_id: self.qbo_id,

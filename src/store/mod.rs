@@ -6,6 +6,7 @@ pub mod customers;
 mod error;
 pub mod jobs;
 pub mod links;
+pub mod match_keys;
 pub mod mirror;
 pub mod notify;
 pub mod preflight;

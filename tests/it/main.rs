@@ -9,6 +9,8 @@ mod connections_support;
 mod ctl;
 mod customers;
 mod customers_batch;
+mod decide;
+mod decide_support;
 mod dev;
 mod health;
 mod helm;

@@ -5,19 +5,20 @@
 //! (`QBO_SYNC_PUSH_MIRROR_BACKLOG`), the company's customers are read whole into the mirror
 //! once (1,000 a page, one replica at a time under a lease) and every push of the backlog
 //! decides from it for `QBO_SYNC_PUSH_MIRROR_MAX_AGE`. Interactive pushes always look up live.
-//! From the mirror, a customer's candidates are the mirrored names holding its lookup word as
-//! a word (through the words' index) or sharing its name key.
+//! From the mirror, each customer is decided as the batch matcher would decide it over the
+//! whole mirror (`service::decide`), through the stored blocking keys.
 
-use std::{collections::HashMap, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
-use super::{Item, PushError, Pusher, names::blocking_words};
+use super::{Item, PushError, Pusher, before_create, fail_all};
 use crate::{
     domain::TenantId,
-    matching,
+    matching::Decision,
     quickbooks::{Lane, QboCustomer},
-    store::{self, StoreError, mirror::MirroredCustomer},
+    service::decide::{decide_from_mirror, lookalikes},
+    store::{self, StoreError, match_keys::digit_record, mirror::MirroredCustomer},
 };
 
 /// Lease of the mirror read; renewed after every page.
@@ -107,77 +108,38 @@ impl Pusher {
         outcome
     }
 
-    /// Each item's candidates from the mirror: the mirrored names sharing its name key or one
-    /// of its blocking words. Like a search engine skipping stop words, a word held by more
-    /// than [`COMMON_WORD`] mirrored names does not block (`supplies`, `construction`) unless
-    /// the name has no rarer one; so a customer meets the few names that share its rare words
-    /// instead of thousands. Three queries for the whole group.
-    pub(super) async fn similar_in_mirror(
+    /// Each item decided from the mirror as the batch matcher would decide it
+    /// ([`decide_from_mirror`]); a customer the matcher finds nothing for is still held back
+    /// when a mirrored customer has a similar name ([`lookalikes`]).
+    pub(super) async fn decide_in_mirror(
         &self,
         tenant: &TenantId,
         items: &[Item],
-    ) -> Result<Vec<(Vec<QboCustomer>, bool)>, PushError> {
-        let names = items
-            .iter()
-            .map(|i| i.target.customer.display_name.as_str());
-        let words: Vec<Vec<String>> = names.clone().map(blocking_words).collect();
-        let keys: Vec<String> = names
-            .map(|n| matching::customer_keys(n, None).name_key)
-            .collect();
-        let mut all: Vec<String> = words.iter().flatten().cloned().collect();
-        all.sort();
-        all.dedup();
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        let counts: HashMap<String, i64> = store::mirror::word_counts(&mut conn, tenant, &all)
-            .await?
-            .into_iter()
-            .collect();
-        let chosen: Vec<Vec<String>> = words.iter().map(|w| rare_words(w, &counts)).collect();
-        let mut union: Vec<String> = chosen.iter().flatten().cloned().collect();
-        union.sort();
-        union.dedup();
-        let rows = store::mirror::similar_mirrored(&mut conn, tenant, &union, &keys).await?;
-        let truncated =
-            i64::try_from(rows.len()).unwrap_or(i64::MAX) >= store::mirror::SIMILAR_LIMIT;
-        Ok(chosen
-            .iter()
-            .zip(&keys)
-            .map(|(words, key)| {
-                let found = rows
-                    .iter()
-                    .filter(|r| {
-                        r.name_key == *key || r.name_words.iter().any(|w| words.contains(w))
-                    })
-                    .map(customer_of)
-                    .collect();
-                (found, truncated)
-            })
-            .collect())
+    ) -> Vec<Result<Decision, Arc<PushError>>> {
+        let mut conn = match self.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return fail_all(items.len(), StoreError::from(e).into()),
+        };
+        let mut decided = Vec::with_capacity(items.len());
+        for item in items {
+            let customer = &item.target.customer;
+            let me = digit_record(customer);
+            let found = match decide_from_mirror(&mut conn, tenant, &me).await {
+                Ok(d) if d.decision == Decision::Unmatched => {
+                    lookalikes(&mut conn, tenant, &me, &d)
+                        .await
+                        .map(|(seen, truncated)| {
+                            let seen: Vec<QboCustomer> = seen.iter().map(customer_of).collect();
+                            before_create(customer, &seen, truncated)
+                        })
+                }
+                Ok(d) => Ok(d.decision),
+                Err(e) => Err(e),
+            };
+            decided.push(found.map_err(|e| Arc::new(e.into())));
+        }
+        decided
     }
-}
-
-/// A word held by more mirrored names than this does not block on its own.
-const COMMON_WORD: i64 = 200;
-
-/// The words a name blocks on: those no more common than [`COMMON_WORD`], or else its rarest
-/// word (a name made only of common words still meets the names holding its rarest one).
-fn rare_words(words: &[String], counts: &HashMap<String, i64>) -> Vec<String> {
-    let held: Vec<(&String, i64)> = words
-        .iter()
-        .filter_map(|w| counts.get(w).map(|c| (w, *c)))
-        .collect();
-    let rare: Vec<String> = held
-        .iter()
-        .filter(|(_, c)| *c <= COMMON_WORD)
-        .map(|(w, _)| (*w).clone())
-        .collect();
-    if !rare.is_empty() {
-        return rare;
-    }
-    held.iter()
-        .min_by_key(|(_, c)| *c)
-        .map(|(w, _)| vec![(*w).clone()])
-        .unwrap_or_default()
 }
 
 /// A mirrored customer as the QBO client returns customers.

@@ -262,7 +262,8 @@ impl Pusher {
         Ok(items)
     }
 
-    /// Fetches each customer's plausible QBO customers, mirrors them, and asks the matcher.
+    /// Fetches each customer's plausible QBO customers, mirrors them, and asks the matcher;
+    /// from the mirror, decides each customer as the batch matcher would.
     async fn decide(
         &self,
         qbo: &QboClient,
@@ -271,17 +272,12 @@ impl Pusher {
         lane: Lane,
         source: Source,
     ) -> Vec<Result<Decision, Arc<PushError>>> {
+        if source == Source::Mirror {
+            return self.decide_in_mirror(tenant, items).await;
+        }
         let mut fetched = Vec::with_capacity(items.len());
-        match source {
-            Source::Live => {
-                for item in items {
-                    fetched.push(similar_customers(qbo, tenant, &item.target.customer, lane).await);
-                }
-            }
-            Source::Mirror => match self.similar_in_mirror(tenant, items).await {
-                Ok(lists) => fetched.extend(lists.into_iter().map(Ok)),
-                Err(e) => return fail_all(items.len(), e),
-            },
+        for item in items {
+            fetched.push(similar_customers(qbo, tenant, &item.target.customer, lane).await);
         }
         let mut pool: HashMap<String, QboCustomer> = HashMap::new();
         for (customers, _) in fetched.iter().flatten() {
@@ -294,7 +290,6 @@ impl Pusher {
             .match_against(
                 tenant,
                 &qbo_customers,
-                source == Source::Live,
                 items.iter().map(|i| &i.target.customer),
             )
             .await;
@@ -345,21 +340,19 @@ impl Pusher {
             .collect())
     }
 
-    /// Mirrors `qbo_customers` (when they come from QBO now) and runs the matcher for `customers` against them, with the
-    /// tenant's links, rejected pairs and the Digit customers sharing their names.
+    /// Mirrors `qbo_customers` (as QBO answered now) and runs the matcher for `customers`
+    /// against them, with the tenant's links, rejected pairs and the Digit customers sharing
+    /// their names.
     async fn match_against<'a>(
         &self,
         tenant: &TenantId,
         qbo_customers: &[QboCustomer],
-        fresh_from_qbo: bool,
         customers: impl Iterator<Item = &'a DigitCustomer>,
     ) -> Result<HashMap<String, Decision>, PushError> {
         let customers: Vec<&DigitCustomer> = customers.collect();
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        if fresh_from_qbo {
-            let mirrored: Vec<MirroredCustomer> = qbo_customers.iter().map(mirrored).collect();
-            store::mirror::upsert_mirrored_customers(&mut conn, tenant, &mirrored).await?;
-        }
+        let mirrored: Vec<MirroredCustomer> = qbo_customers.iter().map(mirrored).collect();
+        store::mirror::upsert_mirrored_customers(&mut conn, tenant, &mirrored).await?;
         let keys: Vec<String> = customers
             .iter()
             .map(|c| matching::customer_keys(&c.display_name, None).name_key)
@@ -371,6 +364,7 @@ impl Pusher {
         let ctx = MatchContext {
             links: store::links::links_of_qbo_customers(&mut conn, tenant, &qbo_ids).await?,
             rejected: store::links::rejected_pairs_of(&mut conn, tenant, &own).await?,
+            ..MatchContext::default()
         };
         drop(conn);
         let mut digit: Vec<DigitCustomerRecord> =
@@ -508,7 +502,11 @@ impl Pusher {
 /// lookup returned may still be this one under a spelling the matcher's blocking does not
 /// pair (an abbreviation inside the name, say). A create there would be a duplicate, so a
 /// similar name goes to a person instead; so does a lookup that was cut short.
-fn before_create(customer: &DigitCustomer, found: &[QboCustomer], truncated: bool) -> Decision {
+pub(super) fn before_create(
+    customer: &DigitCustomer,
+    found: &[QboCustomer],
+    truncated: bool,
+) -> Decision {
     let similar = similar_names(&customer.display_name, found);
     if !similar.is_empty() {
         return Decision::Review {
@@ -646,7 +644,7 @@ pub fn mirrored(c: &QboCustomer) -> MirroredCustomer {
 }
 
 /// One failure shared by every customer of a group (the error's sources cannot be cloned).
-fn fail_all<T>(count: usize, error: PushError) -> Vec<Result<T, Arc<PushError>>> {
+pub(super) fn fail_all<T>(count: usize, error: PushError) -> Vec<Result<T, Arc<PushError>>> {
     let error = Arc::new(error);
     (0..count).map(|_| Err(Arc::clone(&error))).collect()
 }

@@ -66,16 +66,6 @@ pub fn lookup_word(name: &str) -> Option<String> {
     best.or_else(|| raw_words(name).next()).map(str::to_owned)
 }
 
-/// The words that identify a name, lower case: what a push deciding from the mirror blocks on
-/// (the rarest of them, see `mirror.rs`).
-#[must_use]
-pub fn blocking_words(name: &str) -> Vec<String> {
-    let mut words: Vec<String> = identifying_words(name).map(str::to_lowercase).collect();
-    words.sort();
-    words.dedup();
-    words
-}
-
 fn raw_words(name: &str) -> impl Iterator<Item = &str> {
     name.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -92,8 +82,7 @@ fn identifying_words(name: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The words of a name, lower case, each once: what the mirror's word index holds, and what
-/// a push deciding from the mirror looks its lookup word up in.
+/// The words of a name, lower case, each once: what the mirror's word index holds.
 #[must_use]
 pub fn name_words(name: &str) -> Vec<String> {
     let mut words: Vec<String> = name
@@ -135,15 +124,6 @@ mod tests {
         let q = qualified_name(&long, 3);
         assert_eq!(q.chars().count(), MAX_DISPLAY_NAME_CHARS);
         assert!(q.ends_with(" (c3)"));
-    }
-
-    #[test]
-    fn blocking_words_are_the_identifying_ones() {
-        assert_eq!(blocking_words("The Acme Corp of Ohio"), ["acme", "ohio"]);
-        assert_eq!(
-            blocking_words("Pushworthy 3 0001 Supplies"),
-            ["0001", "pushworthy", "supplies"]
-        );
     }
 
     #[test]

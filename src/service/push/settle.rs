@@ -295,7 +295,6 @@ impl Pusher {
             .match_against(
                 tenant,
                 std::slice::from_ref(holder),
-                true,
                 [&target.customer].into_iter(),
             )
             .await?

@@ -616,6 +616,7 @@ impl SyncEngine {
         let ctx = MatchContext {
             links: store::links::all_links(&mut conn, tenant).await?,
             rejected: store::links::all_rejected_pairs(&mut conn, tenant).await?,
+            ..MatchContext::default()
         };
         let in_review = store::reviews::customers_in_review(&mut conn, tenant).await?;
         let pushing =
