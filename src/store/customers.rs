@@ -195,7 +195,11 @@ pub struct PushTarget {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.push_targets", skip_all, err(level = "debug"))]
+#[instrument(
+    name = "db.digit_customers.push_targets",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn load_push_targets(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -231,7 +235,11 @@ pub async fn load_push_targets(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] when a stored id is invalid.
-#[instrument(name = "db.digit_customers.by_name_keys", skip_all, err(level = "debug"))]
+#[instrument(
+    name = "db.digit_customers.by_name_keys",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn unlinked_customers_with_keys(
     conn: &mut PgConnection,
     tenant: &TenantId,

@@ -178,7 +178,11 @@ pub async fn begin_refresh(
 ///
 /// # Errors
 /// [`StoreError::Database`] when the write fails.
-#[instrument(name = "db.mirror_state.extend_refresh", skip_all, err(level = "debug"))]
+#[instrument(
+    name = "db.mirror_state.extend_refresh",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn extend_refresh(
     pool: &PgPool,
     tenant: &TenantId,
