@@ -2,6 +2,7 @@
 //! simulator over real HTTP, and the generated gRPC client over a real socket.
 
 mod auth;
+mod chaos;
 mod connections;
 mod connections_disconnect;
 mod connections_realm;
