@@ -31,6 +31,7 @@ mod qbo_limits_live;
 mod qbo_pager;
 mod reflection;
 mod server;
+mod shutdown;
 mod sync;
 mod tls;
 mod traces;
