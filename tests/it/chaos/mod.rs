@@ -9,4 +9,12 @@ mod kill9;
 mod names;
 mod pusher;
 mod replica;
+mod sigterm;
 mod sim;
+
+/// The `qbo-sync` binary the processes run: this build's, or `CHAOS_QBO_SYNC_BIN` (a copy,
+/// so a long run is not disturbed by a rebuild).
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("CHAOS_QBO_SYNC_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_qbo-sync").into(), Into::into)
+}

@@ -66,7 +66,7 @@ impl Replica {
         self.starts += 1;
         let log = self.log_path(self.starts);
         let log = std::fs::File::create(&log).context("the replica's log file")?;
-        let child = Command::new(env!("CARGO_BIN_EXE_qbo-sync"))
+        let child = Command::new(super::binary())
             .arg("serve")
             .envs(self.env.vars.iter().map(|(k, v)| (k, v)))
             .env("QBO_SYNC_GRPC_ADDR", self.grpc_addr.to_string())

@@ -38,7 +38,7 @@ pub struct SimLimits {
 impl SimProcess {
     /// Starts `qbo-sync sim` with `limits` and reads its announcement.
     pub async fn start(limits: SimLimits) -> anyhow::Result<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_qbo-sync"))
+        let mut child = Command::new(super::binary())
             .arg("sim")
             .arg("--rate-window")
             .arg(format!("{}ms", limits.rate_window.as_millis()))
