@@ -50,7 +50,7 @@ async fn kill9_during_full_syncs_loses_and_doubles_nothing() {
     env.seed(n).await;
     let mut rng = StdRng::seed_from_u64(profile.seed);
     let channels = env.replicas.iter().map(|r| r.channel.clone()).collect();
-    let pusher = Pusher::start(channels, 600_000, Duration::from_millis(100));
+    let pusher = Pusher::start(channels, 600_000, Duration::from_millis(200));
     let mut fig = Figures {
         scenario: "kill -9",
         rounds: profile.rounds,

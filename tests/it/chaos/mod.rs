@@ -7,10 +7,12 @@ mod checks;
 mod env;
 mod kill9;
 mod names;
+mod pg_restart;
 mod pusher;
 mod replica;
 mod sigterm;
 mod sim;
+mod storms;
 
 /// The `qbo-sync` binary the processes run: this build's, or `CHAOS_QBO_SYNC_BIN` (a copy,
 /// so a long run is not disturbed by a rebuild).

@@ -147,9 +147,4 @@ impl Replica {
     fn log_path(&self, start: u32) -> PathBuf {
         self.env.log_dir.join(format!("{}-{start}.log", self.name))
     }
-
-    /// Whether the process is running.
-    pub fn running(&self) -> bool {
-        self.child.is_some()
-    }
 }
