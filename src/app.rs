@@ -65,6 +65,10 @@ pub const SERVICE_NAMES: [&str; 2] = [
 /// them restarted.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
+/// How long past the hard deadline shutdown waits for the worker loops to release the jobs
+/// they still run (one UPDATE each, itself bounded by the pool's acquire timeout).
+const RELEASE_WAIT: Duration = Duration::from_secs(3);
+
 /// What to do about migrations at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migrations {
@@ -309,7 +313,15 @@ impl App {
         shutdown.tracker.close();
         tokio::select! {
             () = shutdown.tracker.wait() => {}
-            () = shutdown.hard.cancelled() => tracing::warn!("hard shutdown: background tasks abandoned"),
+            () = shutdown.hard.cancelled() => {
+                // At the hard deadline the worker loops release their running jobs for another
+                // replica: returning now would end the process before those writes land, and
+                // the jobs would wait out their lease instead. Their release is bounded.
+                let released = tokio::time::timeout(RELEASE_WAIT, shutdown.tracker.wait()).await;
+                if released.is_err() {
+                    tracing::warn!("hard shutdown: background tasks abandoned");
+                }
+            }
         }
         grpc?;
         http

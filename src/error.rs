@@ -406,7 +406,15 @@ fn qbo_status(error: QboError) -> Status {
 
 /// Failures of the connection rather than of the query: the database is (for now) out of reach.
 /// A connection cut mid-handshake shows up as a protocol error, so that counts too.
+/// So does a server shutting down, restarting or starting up: it ends sessions with SQLSTATE
+/// 57P01 (`admin_shutdown`, what `pg_ctl restart -m fast` sends), 57P02 or 57P03, and a
+/// connection failure reported by the server is class 08.
 fn is_unavailable(error: &sqlx::Error) -> bool {
+    if let sqlx::Error::Database(db) = error {
+        return db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P"));
+    }
     matches!(
         error,
         sqlx::Error::PoolTimedOut

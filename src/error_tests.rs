@@ -23,6 +23,53 @@ fn database_internals_never_reach_the_caller() {
     assert!(!status.message().contains("xyz"));
 }
 
+/// A server error with only a SQLSTATE, as PostgreSQL sends when it ends a session.
+#[derive(Debug)]
+struct ServerError(&'static str);
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server error {}", self.0)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl sqlx::error::DatabaseError for ServerError {
+    fn message(&self) -> &str {
+        "terminating connection due to administrator command"
+    }
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.0.into())
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+#[test]
+fn a_server_ending_sessions_is_unavailable_not_internal() {
+    // 57P01: `pg_ctl restart -m fast`; 57P03: still starting; 08006: connection failure.
+    for code in ["57P01", "57P02", "57P03", "08006"] {
+        let error = sqlx::Error::Database(Box::new(ServerError(code)));
+        let status = Status::from(ApiError::Store(StoreError::Database(error)));
+        assert_eq!(status.code(), Code::Unavailable, "SQLSTATE {code}");
+    }
+    // A query's own failure stays INTERNAL.
+    let error = sqlx::Error::Database(Box::new(ServerError("42P01")));
+    let status = Status::from(ApiError::Store(StoreError::Database(error)));
+    assert_eq!(status.code(), Code::Internal);
+}
+
 #[test]
 fn qbo_failures_map_to_precise_codes() {
     let cases = [

@@ -46,6 +46,10 @@ enum Command {
     /// answers), the QBO simulator with a demo company, and the service with a caller token.
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
+    /// The QBO simulator as a process of its own, with an admin API (the chaos suite's).
+    #[cfg(feature = "dev")]
+    #[command(hide = true)]
+    Sim(dev::sim::SimArgs),
     /// Talk to a running qbo-sync over gRPC: sync with progress, status, links, reviews.
     Ctl(Box<qbo_sync::ctl::CtlArgs>),
 }
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
         Command::Migrate(args) => Box::pin(migrate(args)),
         #[cfg(feature = "dev")]
         Command::Dev(args) => Box::pin(dev::run(args)),
+        #[cfg(feature = "dev")]
+        Command::Sim(args) => Box::pin(dev::sim::run(args)),
         // The offline matcher needs neither a runtime nor telemetry: its output is the plan.
         Command::Match { qbo, digit } => return run_match(&qbo, &digit),
         // The client has exit codes of its own (see `ctl --help`) and no telemetry.

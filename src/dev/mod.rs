@@ -7,6 +7,7 @@
 
 mod demo;
 mod secrets;
+pub mod sim;
 
 use std::{
     net::{SocketAddr, TcpListener as StdListener},

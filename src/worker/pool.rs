@@ -283,7 +283,12 @@ impl Worker {
         let loops: Vec<_> = (0..self.settings.workers)
             .map(|_| tokio::spawn(Arc::clone(&self).work_loop(Arc::clone(&wake), shutdown.clone())))
             .collect();
-        info!(workers = self.settings.workers, kinds = ?self.kinds, "worker pool started");
+        info!(
+            workers = self.settings.workers,
+            kinds = ?self.kinds,
+            replica = %self.replica,
+            "worker pool started"
+        );
         for handle in loops {
             let _ = handle.await;
         }

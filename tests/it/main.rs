@@ -2,6 +2,7 @@
 //! simulator over real HTTP, and the generated gRPC client over a real socket.
 
 mod auth;
+mod chaos;
 mod connections;
 mod connections_disconnect;
 mod connections_realm;
@@ -32,6 +33,7 @@ mod qbo_limits_live;
 mod qbo_pager;
 mod reflection;
 mod server;
+mod shutdown;
 mod sync;
 mod tls;
 mod traces;

@@ -133,6 +133,22 @@ impl TokenStore {
         self.access.retain(|_, a| a.grant != grant);
     }
 
+    /// Ends every current refresh token of the realm, as if another client of the same
+    /// connection had refreshed (rotated) it; returns the token that superseded them.
+    pub fn supersede_refresh(&mut self, realm: &str) -> String {
+        let grants: Vec<u64> = self
+            .refresh
+            .values_mut()
+            .filter(|r| r.realm == realm && r.current)
+            .map(|r| {
+                r.current = false;
+                r.grant
+            })
+            .collect();
+        let grant = grants.first().copied().unwrap_or_else(|| self.new_grant());
+        self.issue_refresh_in(realm, grant)
+    }
+
     pub fn expire_access(&mut self, realm: &str) {
         self.access.retain(|_, a| a.realm != realm);
     }

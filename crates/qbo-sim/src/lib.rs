@@ -7,6 +7,7 @@
 //! variant of the API notes.
 
 mod admin;
+pub mod admin_http;
 mod auth;
 mod batch;
 mod cdc;
@@ -315,6 +316,13 @@ impl Simulator {
     /// Expires every access token of the realm at once (refresh tokens stay valid).
     pub fn expire_access_tokens(&self, realm_id: &str) {
         lock(&self.shared.auth).expire_access(realm_id);
+    }
+
+    /// Supersedes every current refresh token of the realm, as another client refreshing the
+    /// same connection would: the service's token then answers `invalid_grant`. Returns the
+    /// token that superseded them (access tokens stay valid until they expire).
+    pub fn supersede_refresh_tokens(&self, realm_id: &str) -> String {
+        lock(&self.shared.auth).supersede_refresh(realm_id)
     }
 
     /// Moves the simulated clock forward (MetaData times, token expiry, the CDC window).
