@@ -205,7 +205,8 @@ impl TestApp {
 
     /// Starts a server with extra configuration flags, e.g. `["--max-concurrent-requests", "1"]`.
     /// Unless the flags bring a callers file or `--insecure-no-auth`, the server knows the
-    /// all-powerful [`TEST_CALLER`] and the clients send its token.
+    /// all-powerful [`TEST_CALLER`] and the clients send its token. The automatic sync is off
+    /// unless the flags set `--auto-sync-interval`.
     pub async fn spawn_with(flags: &[&str]) -> Self {
         init_test_logging();
         let own_access = flags
@@ -236,6 +237,11 @@ impl TestApp {
             "--log-format",
             "pretty",
         ];
+        // The schedule's first look may come after a test's connect and queue a run the test
+        // did not ask for: tests that want the automatic sync say so.
+        if !flags.contains(&"--auto-sync-interval") {
+            args.extend(["--auto-sync-interval", "0"]);
+        }
         args.extend_from_slice(&flags);
         let config = Config::from_args(args).expect("test configuration");
         // The app reaches the database only through the proxy, so a test can take it away.
