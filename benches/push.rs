@@ -109,6 +109,7 @@ async fn queue_overhead() -> anyhow::Result<()> {
         backoff_base: Duration::from_secs(10),
         backoff_max: Duration::from_secs(600),
         retention: Duration::from_secs(3600),
+        background_turn: 4,
     };
     let worker = Arc::new(Worker::new(
         db.pool.clone(),

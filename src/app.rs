@@ -172,7 +172,8 @@ impl App {
         // Without a QBO client this replica runs no QBO jobs; they wait for one that can.
         let worker = pusher.map(|pusher| {
             let handlers = qbo_handlers(pusher, engine, config.qbo.qbo_batch_size);
-            let settings = WorkerSettings::from_config(&config.worker);
+            let settings =
+                WorkerSettings::from_config(&config.worker, config.qbo.background_turn());
             Arc::new(Worker::new(pool.clone(), handlers, settings))
         });
         match migrations {

@@ -174,6 +174,13 @@ pub struct QboConfig {
     /// so it overtakes background work after at most this many calls).
     #[arg(long, env = "QBO_SYNC_QBO_BACKGROUND_DEPTH", default_value_t = 2)]
     pub qbo_background_depth: u32,
+    /// Share of a realm's QBO rate, and of the worker pool's claims, that background work
+    /// (sync runs and the pushes they queue, bulk pushes) keeps while interactive work would
+    /// take it all, in percent (0: interactive work always goes first, so a steady stream of
+    /// interactive pushes can hold a sync run back for as long as it lasts; at most 50).
+    #[arg(long, env = "QBO_SYNC_QBO_BACKGROUND_SHARE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub qbo_background_share: u32,
     /// First backoff after a 429/503/3001 (doubled each time, with full jitter).
     #[arg(long, env = "QBO_SYNC_QBO_BACKOFF_BASE", default_value = "1s", value_parser = parse_duration)]
     pub qbo_backoff_base: Duration,
@@ -237,6 +244,19 @@ pub struct SecurityConfig {
     /// gRPC client must present one (mutual TLS).
     #[arg(long, env = "QBO_SYNC_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+}
+
+impl QboConfig {
+    /// Background work's turn for `qbo_background_share`: after this many interactive starts
+    /// (or claims) in a row, background work goes next (`0`: never; 20 % gives one in five,
+    /// 50 % every other one).
+    #[must_use]
+    pub fn background_turn(&self) -> u32 {
+        match self.qbo_background_share.min(50) {
+            0 => 0,
+            share => (100 / share).saturating_sub(1).max(1),
+        }
+    }
 }
 
 /// The job queue's worker pool.

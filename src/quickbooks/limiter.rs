@@ -20,7 +20,10 @@
 //! **Priority lanes**: background work may book at most a few start times ahead and may not
 //! use the last `interactive_slots` slots (nor their gate permits); interactive work books
 //! freely. So an interactive call waits behind at most a few background calls, however deep the
-//! background backlog.
+//! background backlog. The other way round, background work keeps a share of the rate
+//! (`QBO_SYNC_QBO_BACKGROUND_SHARE`, 20 % by default): once interactive calls have booked
+//! [`QboConfig::background_turn`] starts in a row, the next background call books too, however far ahead,
+//! so interactive demand at or above QBO's rate slows a sync run down but never stops it.
 
 use std::{
     ops::Range,
@@ -41,7 +44,7 @@ use super::{
 use crate::{
     config::QboConfig,
     domain::RealmId,
-    store::qbo_limits::{self, RateBucket, Reservation},
+    store::qbo_limits::{self, Booking, RateBucket, Reservation},
 };
 
 /// The least a slot lease must exceed the call timeout by, however short that timeout is.
@@ -88,6 +91,7 @@ pub struct LimiterSettings {
     interactive_slots: u16,
     lease: Duration,
     background_depth: u32,
+    background_turn: u32,
 }
 
 impl LimiterSettings {
@@ -113,6 +117,7 @@ impl LimiterSettings {
             interactive_slots: config.qbo_interactive_slots.min(max_concurrent - 1),
             lease: lease_outliving(config.qbo_slot_lease, config.qbo_timeout),
             background_depth: config.qbo_background_depth.max(1),
+            background_turn: config.background_turn(),
         }
     }
 
@@ -340,12 +345,17 @@ impl Limiter {
             RateBucket::Request => self.settings.request_interval,
             RateBucket::Batch => self.settings.batch_interval,
         };
-        let horizon = match lane {
-            Lane::Interactive => Duration::from_secs(3600),
-            Lane::Background => interval * self.settings.background_depth,
+        let booking = match lane {
+            Lane::Interactive => Booking::Interactive {
+                horizon: Duration::from_secs(3600),
+            },
+            Lane::Background => Booking::Background {
+                horizon: interval * self.settings.background_depth,
+                turn: self.settings.background_turn,
+            },
         };
         loop {
-            match qbo_limits::reserve_start(&self.pool, realm, bucket, interval, horizon).await? {
+            match qbo_limits::reserve_start(&self.pool, realm, bucket, interval, booking).await? {
                 Reservation::Granted { wait, start_at } => {
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;

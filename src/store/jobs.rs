@@ -6,6 +6,8 @@
 //! * **Order**: `(priority, fair_at)`. `fair_at` is set at enqueue to the later of the queue's
 //!   head and the tenant's last queued job plus a step (start-time fair queuing), so a tenant's
 //!   backlog interleaves with other tenants' jobs instead of standing in front of them.
+//!   Workers may also ask for background work first ([`claim_next_job_from`]) on its turn, so
+//!   a stream of interactive jobs cannot hold background jobs back for as long as it lasts.
 //! * **Outcomes**: done; retry (an attempt spent, backoff decided by the caller, dead once the
 //!   attempts are spent); dead at once; rescheduled without spending an attempt (QBO
 //!   throttled); parked with the whole tenant (not connected) and queued again on reconnect.
@@ -297,19 +299,37 @@ fn micros(d: Duration) -> i64 {
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
-#[instrument(name = "db.jobs.claim", skip_all, err(level = "debug"))]
 pub async fn claim_next_job(
     pool: &PgPool,
     kinds: &[String],
     token: &str,
     lease: Duration,
 ) -> Result<Option<ClaimedJob>, StoreError> {
+    claim_next_job_from(pool, kinds, token, lease, i16::MIN).await
+}
+
+/// Claims the first due job of one of `kinds` whose priority is `min_priority` or lower
+/// (a larger number), in fair order, under `token` for `lease`: with
+/// [`PRIORITY_BACKGROUND`], background work only, which the worker pool asks for on
+/// background work's turn.
+///
+/// # Errors
+/// [`StoreError::Database`] when the database fails.
+#[instrument(name = "db.jobs.claim", skip_all, err(level = "debug"))]
+pub async fn claim_next_job_from(
+    pool: &PgPool,
+    kinds: &[String],
+    token: &str,
+    lease: Duration,
+    min_priority: i16,
+) -> Result<Option<ClaimedJob>, StoreError> {
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $2,
                 locked_until = clock_timestamp() + $3 * interval '1 microsecond',
                 heartbeat_at = clock_timestamp(), updated_at = clock_timestamp()
          WHERE id = (SELECT id FROM jobs
-                     WHERE state = 'queued' AND run_at <= clock_timestamp() AND kind = ANY($1)
+                     WHERE state = 'queued' AND priority >= $4
+                       AND run_at <= clock_timestamp() AND kind = ANY($1)
                      ORDER BY priority, fair_at, id
                      LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING {CLAIMED_COLUMNS}"
@@ -318,12 +338,14 @@ pub async fn claim_next_job(
         .bind(kinds)
         .bind(token)
         .bind(micros(lease))
+        .bind(min_priority)
         .fetch_optional(pool)
         .await?)
 }
 
-/// Claims up to `limit` more due jobs of the same tenant and kind under the same token, so
-/// a worker can serve them in one QBO batch.
+/// Claims up to `limit` more due jobs of the same tenant, kind and priority under the same
+/// token, so a worker can serve them in one QBO batch (one lane: a background push never rides
+/// an interactive group, nor the other way round).
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
@@ -343,8 +365,8 @@ pub async fn claim_more_jobs(
                 heartbeat_at = clock_timestamp(), updated_at = clock_timestamp()
          WHERE id IN (SELECT id FROM jobs
                       WHERE state = 'queued' AND tenant_id = $1 AND kind = $2
-                        AND run_at <= clock_timestamp()
-                      ORDER BY priority, fair_at, id
+                        AND priority = $6 AND run_at <= clock_timestamp()
+                      ORDER BY fair_at, id
                       LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING {CLAIMED_COLUMNS}"
     );
@@ -354,6 +376,7 @@ pub async fn claim_more_jobs(
         .bind(&first.locked_by)
         .bind(limit)
         .bind(micros(lease))
+        .bind(first.priority)
         .fetch_all(pool)
         .await?)
 }

@@ -56,9 +56,37 @@ fn from_secs(secs: f64) -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
+/// Who books a start time, and how far ahead it may book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Booking {
+    /// Interactive work: books up to `horizon` ahead, and counts towards background work's
+    /// turn.
+    Interactive {
+        /// How far ahead it may book.
+        horizon: Duration,
+    },
+    /// Background work: books up to `horizon` ahead, or further once `turn` interactive
+    /// starts were booked in a row since the last background one (`0`: never further).
+    Background {
+        /// How far ahead it may book.
+        horizon: Duration,
+        /// Interactive starts in a row after which it may book however far ahead.
+        turn: u32,
+    },
+}
+
+impl Booking {
+    fn horizon(self) -> Duration {
+        match self {
+            Self::Interactive { horizon } | Self::Background { horizon, .. } => horizon,
+        }
+    }
+}
+
 /// Takes the next start time of `bucket` for the realm, spaced `interval` after the previous
-/// one, unless it lies more than `horizon` ahead (then nothing is taken). The row is locked
-/// for the one statement, so concurrent callers on any replica get distinct start times.
+/// one, unless it lies beyond what `booking` may book (then nothing is taken). The row is
+/// locked for the one statement, so concurrent callers on any replica get distinct start
+/// times.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the database fails.
@@ -68,16 +96,23 @@ pub async fn reserve_start(
     realm: &RealmId,
     bucket: RateBucket,
     interval: Duration,
-    horizon: Duration,
+    booking: Booking,
 ) -> Result<Reservation, StoreError> {
+    let horizon = booking.horizon();
+    let (interactive, turn) = match booking {
+        Booking::Interactive { .. } => (true, 0),
+        Booking::Background { turn, .. } => (false, i32::try_from(turn).unwrap_or(i32::MAX)),
+    };
     loop {
         // A single UPDATE: under READ COMMITTED a waiting UPDATE re-evaluates its WHERE and SET
         // on the row version the previous holder committed, so no two callers get one start.
         let taken: Option<(f64, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE qbo_rate_limits
-             SET tat = GREATEST(tat, clock_timestamp()) + $3 * interval '1 microsecond'
+             SET tat = GREATEST(tat, clock_timestamp()) + $3 * interval '1 microsecond',
+                 interactive_run = CASE WHEN $5 THEN LEAST(interactive_run + 1, 1000000) ELSE 0 END
              WHERE realm_id = $1 AND bucket = $2
-               AND tat <= clock_timestamp() + $4 * interval '1 microsecond'
+               AND (tat <= clock_timestamp() + $4 * interval '1 microsecond'
+                    OR (NOT $5 AND $6 > 0 AND interactive_run >= $6))
              RETURNING EXTRACT(EPOCH FROM tat - $3 * interval '1 microsecond' - clock_timestamp())::float8,
                        tat - $3 * interval '1 microsecond'",
         )
@@ -85,6 +120,8 @@ pub async fn reserve_start(
         .bind(bucket.as_db())
         .bind(micros(interval))
         .bind(micros(horizon))
+        .bind(interactive)
+        .bind(turn)
         .fetch_optional(pool)
         .await?;
         if let Some((wait, start_at)) = taken {
@@ -102,10 +139,13 @@ pub async fn reserve_start(
         .fetch_optional(pool)
         .await?;
         match ahead {
-            // Booked beyond the horizon; it may have moved since, so ask again after the gap.
+            // Booked beyond the horizon; it may have moved since, so ask again after the gap,
+            // or sooner when the turn may come first (after `turn` interactive starts).
             Some(ahead) if from_secs(ahead) > horizon => {
+                let gap = from_secs(ahead).saturating_sub(horizon);
+                let turn_in = interval.saturating_mul(u32::try_from(turn).unwrap_or(0));
                 return Ok(Reservation::Deferred {
-                    retry_in: from_secs(ahead).saturating_sub(horizon),
+                    retry_in: if turn > 0 { gap.min(turn_in) } else { gap },
                 });
             }
             Some(_) => {}

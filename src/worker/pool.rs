@@ -42,13 +42,18 @@ pub struct WorkerSettings {
     pub backoff_max: Duration,
     /// How long finished jobs are kept.
     pub retention: Duration,
+    /// After this many interactive claims in a row, a worker loop looks for background work
+    /// first (`0`: interactive work always first); see
+    /// [`crate::config::QboConfig::background_turn`].
+    pub background_turn: u32,
 }
 
 impl WorkerSettings {
     /// The settings of a configuration.
     #[must_use]
-    pub fn from_config(config: &WorkerConfig) -> Self {
+    pub fn from_config(config: &WorkerConfig, background_turn: u32) -> Self {
         Self {
+            background_turn,
             workers: config.workers,
             lease: config.job_lease.max(Duration::from_secs(1)),
             poll_interval: config.job_poll_interval.max(Duration::from_millis(10)),
@@ -130,7 +135,7 @@ impl Worker {
     /// [`StoreError`] when claiming or recording fails (a job whose outcome could not be
     /// recorded is retried after its lease runs out).
     pub async fn try_run_next(&self) -> Result<Option<RunReport>, StoreError> {
-        let Some(group) = self.claim().await? else {
+        let Some(group) = self.claim(false).await? else {
             return Ok(None);
         };
         let token = group[0].locked_by.clone();
@@ -139,11 +144,21 @@ impl Worker {
         report.map(Some)
     }
 
-    async fn claim(&self) -> Result<Option<Vec<ClaimedJob>>, StoreError> {
+    /// Claims a group; on background work's turn, background work first when there is some.
+    async fn claim(&self, background_first: bool) -> Result<Option<Vec<ClaimedJob>>, StoreError> {
         let token = format!("{}:{}", self.replica, Uuid::new_v4().simple());
         let lease = self.settings.lease;
-        let Some(first) = jobs::claim_next_job(&self.pool, &self.kinds, &token, lease).await?
-        else {
+        let (pool, kinds) = (&self.pool, &self.kinds);
+        let mut first = None;
+        if background_first {
+            first =
+                jobs::claim_next_job_from(pool, kinds, &token, lease, jobs::PRIORITY_BACKGROUND)
+                    .await?;
+        }
+        if first.is_none() {
+            first = jobs::claim_next_job(pool, kinds, &token, lease).await?;
+        }
+        let Some(first) = first else {
             return Ok(None);
         };
         self.hold(&token);
@@ -300,12 +315,21 @@ impl Worker {
 
     async fn work_loop(self: Arc<Self>, wake: Arc<Notify>, shutdown: Shutdown) {
         let mut idle_errors = 0u32;
+        let turn = self.settings.background_turn;
+        let mut interactive_in_a_row = 0u32;
         while !shutdown.soft.is_cancelled() {
             // Registered before claiming, so a wake-up during the claim is not lost.
             let woken = wake.notified();
-            match self.claim().await {
+            let offered = turn > 0 && interactive_in_a_row >= turn;
+            match self.claim(offered).await {
                 Ok(Some(group)) => {
                     idle_errors = 0;
+                    // An offered turn that found no background work counts as taken.
+                    if offered || group[0].priority > jobs::PRIORITY_INTERACTIVE {
+                        interactive_in_a_row = 0;
+                    } else {
+                        interactive_in_a_row = interactive_in_a_row.saturating_add(1);
+                    }
                     self.run_claimed(group, &shutdown).await;
                 }
                 Ok(None) => {

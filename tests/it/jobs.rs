@@ -92,6 +92,7 @@ fn settings(workers: usize, lease: Duration, poll: Duration) -> WorkerSettings {
         backoff_base: Duration::from_secs(10),
         backoff_max: Duration::from_secs(600),
         retention: Duration::from_secs(3600),
+        background_turn: 4,
     }
 }
 
@@ -495,4 +496,109 @@ async fn interactive_jobs_run_before_background_ones() {
         .unwrap()
         .unwrap();
     assert_eq!(first.id, urgent);
+}
+
+/// Runs every queued job with one worker loop and returns their priorities in run order.
+async fn run_order(db: &FreshDatabase, turn: u32, total: usize) -> Vec<i16> {
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let s = WorkerSettings {
+        background_turn: turn,
+        ..settings(1, Duration::from_secs(30), Duration::from_millis(50))
+    };
+    let w = worker(db, &recorder, s);
+    let shutdown = Shutdown::new();
+    let pool = tokio::spawn(Arc::clone(&w).run(shutdown.clone()));
+    let finished = eventually(Duration::from_secs(60), || async {
+        count_in(db, "succeeded").await == i64::try_from(total).unwrap()
+    })
+    .await;
+    shutdown.trigger(Duration::from_secs(1));
+    pool.await.unwrap();
+    assert!(finished, "every job ran");
+    let priorities: HashMap<Uuid, i16> = sqlx::query_as("SELECT id, priority FROM jobs")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    recorder.runs().iter().map(|id| priorities[id]).collect()
+}
+
+#[tokio::test]
+async fn background_work_gets_its_turn_while_interactive_work_keeps_coming() {
+    let db = fresh_database().await.unwrap();
+    // Background work queued first, then more interactive work than the test will let run
+    // before the background work is done: strict priority would run all 40 interactive jobs
+    // first.
+    for _ in 0..8 {
+        enqueue(&db, "t", PRIORITY_BACKGROUND, None).await;
+    }
+    for _ in 0..40 {
+        enqueue(&db, "t", PRIORITY_INTERACTIVE, None).await;
+    }
+    let order = run_order(&db, 4, 48).await;
+    // After every four interactive claims, one background claim: the eighth background job
+    // runs as the 40th job, and no run of interactive jobs is longer than four.
+    let last_background = order
+        .iter()
+        .rposition(|p| *p == PRIORITY_BACKGROUND)
+        .unwrap();
+    assert_eq!(last_background, 39, "{order:?}");
+    let longest = order
+        .split(|p| *p == PRIORITY_BACKGROUND)
+        .take(8)
+        .map(<[i16]>::len)
+        .max()
+        .unwrap();
+    assert_eq!(longest, 4, "{order:?}");
+}
+
+#[tokio::test]
+async fn with_no_background_share_interactive_work_always_goes_first() {
+    let db = fresh_database().await.unwrap();
+    for _ in 0..5 {
+        enqueue(&db, "t", PRIORITY_BACKGROUND, None).await;
+    }
+    for _ in 0..20 {
+        enqueue(&db, "t", PRIORITY_INTERACTIVE, None).await;
+    }
+    let order = run_order(&db, 0, 25).await;
+    assert!(
+        order[..20].iter().all(|p| *p == PRIORITY_INTERACTIVE),
+        "{order:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_group_holds_one_priority_only() {
+    let db = fresh_database().await.unwrap();
+    let interactive = enqueue(&db, "t", PRIORITY_INTERACTIVE, None).await.unwrap();
+    for _ in 0..5 {
+        enqueue(&db, "t", PRIORITY_BACKGROUND, None).await;
+    }
+    let kinds = vec![KIND.to_owned()];
+    let first = jobs::claim_next_job(&db.pool, &kinds, "w:1", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, interactive);
+    let more = jobs::claim_more_jobs(&db.pool, &first, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(more.is_empty(), "background jobs rode an interactive group");
+    let background = jobs::claim_next_job_from(
+        &db.pool,
+        &kinds,
+        "w:2",
+        Duration::from_secs(30),
+        PRIORITY_BACKGROUND,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let more = jobs::claim_more_jobs(&db.pool, &background, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(more.len(), 4);
+    assert!(more.iter().all(|j| j.priority == PRIORITY_BACKGROUND));
 }

@@ -338,7 +338,9 @@ async fn concurrent_reservations_from_two_pools_never_share_a_start() {
                 &realm,
                 qbo_limits::RateBucket::Request,
                 interval,
-                Duration::from_secs(3600),
+                qbo_limits::Booking::Interactive {
+                    horizon: Duration::from_secs(3600),
+                },
             )
             .await
             .unwrap()
@@ -360,5 +362,107 @@ async fn concurrent_reservations_from_two_pools_never_share_a_start() {
         tat - before >= chrono::Duration::milliseconds(1000),
         "{:?}",
         tat - before
+    );
+}
+
+#[tokio::test]
+async fn background_work_books_its_turn_however_far_ahead_interactive_work_booked() {
+    let db = fresh_database().await.unwrap();
+    let realm = RealmId::parse("realm-turns").unwrap();
+    let interval = Duration::from_millis(100);
+    let bucket = qbo_limits::RateBucket::Request;
+    let interactive = qbo_limits::Booking::Interactive {
+        horizon: Duration::from_secs(3600),
+    };
+    let background = |turn| qbo_limits::Booking::Background {
+        horizon: Duration::from_millis(200),
+        turn,
+    };
+    let book = |booking| {
+        let (pool, realm) = (db.pool.clone(), realm.clone());
+        async move {
+            qbo_limits::reserve_start(&pool, &realm, bucket, interval, booking)
+                .await
+                .unwrap()
+        }
+    };
+    let granted =
+        |r: &qbo_limits::Reservation| matches!(r, qbo_limits::Reservation::Granted { .. });
+    // Interactive work books 1.2 s ahead, far past background work's 200 ms horizon.
+    for _ in 0..12 {
+        assert!(granted(&book(interactive).await));
+    }
+    // Strict priority: background work waits until the bookings are that close again.
+    match book(background(0)).await {
+        qbo_limits::Reservation::Deferred { retry_in } => {
+            assert!(retry_in > Duration::from_millis(900), "{retry_in:?}");
+        }
+        r => panic!("booked past its horizon without a turn: {r:?}"),
+    }
+    // With a turn of 4: twelve interactive starts in a row, so background work books now,
+    // behind them; then only after four more.
+    let qbo_limits::Reservation::Granted { wait, .. } = book(background(4)).await else {
+        panic!("background work's turn was not given");
+    };
+    assert!(wait > Duration::from_millis(1000), "{wait:?}");
+    for n in 1..=4 {
+        match book(background(4)).await {
+            qbo_limits::Reservation::Deferred { retry_in } => {
+                // It asks again about when its turn may have come, not after the whole gap.
+                assert!(retry_in <= interval * 4, "{retry_in:?}");
+            }
+            r => panic!("booked again after {} interactive starts: {r:?}", n - 1),
+        }
+        assert!(granted(&book(interactive).await));
+    }
+    assert!(granted(&book(background(4)).await), "the next turn");
+}
+
+#[tokio::test]
+async fn a_stream_of_interactive_calls_slows_background_work_but_never_stops_it() {
+    let db = fresh_database().await.unwrap();
+    // 20 ms spacing; eight interactive callers (worker loops) with 25 calls each keep the
+    // realm's bookings about 160 ms ahead for four seconds, past background work's 40 ms.
+    let s = settings(52, Duration::from_secs(1), 10, Duration::from_secs(30));
+    let limiter = Arc::new(Limiter::new(db.pool.clone(), s));
+    let realm = RealmId::parse("realm-share").unwrap();
+    let started = Instant::now();
+    let interactive: Vec<_> = (0..8)
+        .map(|_| {
+            let (limiter, realm) = (limiter.clone(), realm.clone());
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    let p = limiter
+                        .acquire(&realm, Lane::Interactive, CallKind::Single)
+                        .await
+                        .unwrap();
+                    p.release().await.unwrap();
+                }
+                started.elapsed()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut background = Vec::new();
+    for _ in 0..5 {
+        let p = limiter
+            .acquire(&realm, Lane::Background, CallKind::Single)
+            .await
+            .unwrap();
+        p.release().await.unwrap();
+        background.push(started.elapsed());
+    }
+    let last_interactive = futures::future::join_all(interactive)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .max()
+        .unwrap();
+    // One background start in five: the five are done about 25 starts (0.5 s) after asking,
+    // long before the interactive stream ends at about 4 s (strict priority: after it).
+    let done = *background.last().unwrap();
+    assert!(
+        done + Duration::from_millis(1500) < last_interactive,
+        "background done at {done:?}, interactive at {last_interactive:?}"
     );
 }
