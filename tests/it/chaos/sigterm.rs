@@ -16,8 +16,6 @@ use super::{
 use crate::helpers::fresh_database;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky under a loaded machine: the run can wait minutes for its pushes behind the \
-            callers' (the stall README's chaos section reports); run with --ignored"]
 async fn sigterm_under_load_drains_and_hands_over() {
     let profile = Profile::from_env(2, 1_000);
     let n = profile.customers;
