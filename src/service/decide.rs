@@ -8,7 +8,7 @@
 //! keys, exactly those postings of this customer's keys, the Digit customers its group facts
 //! count, and, when it would link automatically, every Digit customer that could link the same
 //! QBO customer with what that one's own decision needs: two of them would both go to review.
-//! Two to five indexed queries; the whole mirror is never read.
+//! Two to five indexed queries, all in one read-only snapshot; the whole mirror is never read.
 
 use std::collections::HashSet;
 
@@ -73,6 +73,18 @@ pub async fn lookalikes(
 /// # Errors
 /// [`StoreError`] when the database fails.
 pub async fn decide_from_mirror(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    me: &DigitCustomerRecord,
+) -> Result<MirrorDecision, StoreError> {
+    let mut tx = store::match_keys::begin_decision(conn).await?;
+    let decided = decide_in(&mut tx, tenant, me).await?;
+    tx.commit().await?;
+    Ok(decided)
+}
+
+/// [`decide_from_mirror`] inside the decision's transaction.
+async fn decide_in(
     conn: &mut PgConnection,
     tenant: &TenantId,
     me: &DigitCustomerRecord,

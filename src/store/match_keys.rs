@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
 use tracing::instrument;
 
 use super::{StoreError, customers::CustomerRow, mirror::MirrorRow};
@@ -111,6 +111,27 @@ pub fn digit_record(c: &DigitCustomer) -> DigitCustomerRecord {
         email: c.email.clone(),
         phone: c.phone.clone(),
     }
+}
+
+/// Opens the transaction one decision reads in: one snapshot for all its reads (a customer
+/// linked or mirrored between two of them cannot make the reads disagree), read only, and
+/// with generic plans, so that the decision's few statements, prepared once per connection,
+/// are not planned again for each customer's keys (planning them cost more than running
+/// them). Both settings end with the transaction; the caller commits it or drops it.
+///
+/// # Errors
+/// [`StoreError::Database`] when the transaction cannot begin.
+#[instrument(name = "db.decision.begin", skip_all, err(level = "debug"))]
+pub async fn begin_decision(
+    conn: &mut PgConnection,
+) -> Result<Transaction<'_, Postgres>, StoreError> {
+    // One round trip: the simple query is sent with the first read.
+    Ok(conn
+        .begin_with(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+             SET LOCAL plan_cache_mode = force_generic_plan",
+        )
+        .await?)
 }
 
 /// Mirrored customers found by their keys, and what the search learnt on the way.
@@ -365,15 +386,20 @@ pub async fn digit_rivals(
     keys: &[BlockingKey],
     except: &str,
 ) -> Result<Vec<DigitNeighbour>, StoreError> {
-    digit_where(
+    // The link of each holder is looked up by the links primary key (`linked_to`), and the
+    // linked ones left out here: an anti-join could read the tenant's whole links range.
+    let holders = digit_where(
         conn,
         tenant,
-        "c.match_keys && $2 AND (c.tenant_id = $1) IS TRUE AND c.id <> ALL($3) AND NOT EXISTS (
-             SELECT 1 FROM links l WHERE l.tenant_id = c.tenant_id AND l.digit_customer_id = c.id)",
+        "c.match_keys && $2 AND (c.tenant_id = $1) IS TRUE AND c.id <> ALL($3)",
         &stored(tenant.as_str(), keys),
         &[except.to_owned()],
     )
-    .await
+    .await?;
+    Ok(holders
+        .into_iter()
+        .filter(|n| n.linked_to.is_none())
+        .collect())
 }
 
 /// Digit customers (with link and rejections) matching `condition`, which tests the tenant

@@ -5,9 +5,12 @@
 
 use std::path::PathBuf;
 
-use qbo_sync::matching::{
-    Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord,
-    cli::{read_digit_file, read_qbo_file},
+use qbo_sync::{
+    matching::{
+        Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord,
+        cli::{read_digit_file, read_qbo_file},
+    },
+    service::decide::decide_from_mirror,
 };
 use serde::Deserialize;
 
@@ -247,4 +250,50 @@ async fn a_name_thousands_share_is_read_as_far_as_the_batch_reads_it() {
     )
     .await;
     assert!(matches!(got["a"], Decision::Review { .. }));
+}
+
+#[tokio::test]
+async fn a_decision_leaves_its_connection_as_it_found_it() {
+    // A decision reads in a read-only snapshot with generic plans; none of it may outlive the
+    // decision on a pooled connection the next user writes with.
+    let db = fresh_database().await.unwrap();
+    let mut target = qbo("1", "Zephyr Bakery");
+    target.email = Some("hello@zephyr.test".into());
+    let mut by_mail = digit("b", "Zephyr Bakery LLC");
+    by_mail.email = target.email.clone();
+    let people = [digit("a", "Zephyr Bakery"), by_mail];
+    let tenant = load(
+        &db.pool,
+        "t1",
+        &[target, qbo("2", "Quill Paper")],
+        &people,
+        &MatchContext::default(),
+    )
+    .await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    // More rounds than PostgreSQL's custom plans before it may choose a generic one.
+    for _ in 0..8 {
+        for me in &people {
+            let decided = decide_from_mirror(&mut conn, &tenant, me).await.unwrap();
+            assert_eq!(review_of(&decided.decision).1, ["1"]);
+        }
+    }
+    let (mode, isolation, read_only): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('plan_cache_mode'), current_setting('transaction_isolation'),
+                current_setting('transaction_read_only')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        (mode.as_str(), isolation.as_str(), read_only.as_str()),
+        ("auto", "read committed", "off")
+    );
+    // Not inside a transaction block: a savepoint has nothing to belong to (25P01).
+    let err = sqlx::raw_sql("SAVEPOINT after_decision")
+        .execute(&mut *conn)
+        .await
+        .expect_err("the connection was left inside a transaction");
+    let code = err.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("25P01"), "{err}");
 }
