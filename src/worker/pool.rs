@@ -343,9 +343,12 @@ impl Worker {
                 Err(e) => {
                     idle_errors += 1;
                     warn!(error = %error_chain(&e), "claiming a job failed; retrying");
-                    let nap = self.settings.poll_interval * idle_errors.min(10);
+                    // Backs off from a quarter second, never past the poll interval, and
+                    // stops at once when the listener subscribes again (the database is back)
+                    // or a job is announced: a long nap here held new jobs after a restart.
                     tokio::select! {
-                        () = tokio::time::sleep(nap) => {}
+                        () = woken => {}
+                        () = tokio::time::sleep(error_nap(idle_errors, self.settings.poll_interval)) => {}
                         () = shutdown.soft.cancelled() => {}
                     }
                 }
@@ -414,6 +417,13 @@ impl Worker {
     }
 }
 
+/// How long a loop waits after its `errors`-th failed claim in a row: 250 ms doubling, at
+/// most the poll interval.
+fn error_nap(errors: u32, poll_interval: Duration) -> Duration {
+    let doubled = Duration::from_millis(250).saturating_mul(1 << errors.saturating_sub(1).min(16));
+    doubled.min(poll_interval)
+}
+
 /// Forwards NOTIFYs on the jobs channel to the idle loops; after a (re)subscription or a
 /// dropped connection they look too, since announcements may have been missed (the poll
 /// interval covers the time without a subscription).
@@ -477,4 +487,28 @@ fn retry_all(group: &[ClaimedJob], error: &str) -> Vec<JobOutcome> {
 /// Counts a job that will not run again until a person retries it.
 fn count_dead(job: &ClaimedJob) {
     metrics::counter!("qbo_sync_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_claim_backs_off_from_a_quarter_second_to_the_poll_interval() {
+        let poll = Duration::from_secs(30);
+        let naps: Vec<u64> = (1..=10)
+            .map(|n| error_nap(n, poll).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            naps,
+            [
+                250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000
+            ]
+        );
+        assert_eq!(error_nap(u32::MAX, poll), poll);
+        assert_eq!(
+            error_nap(1, Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
+    }
 }

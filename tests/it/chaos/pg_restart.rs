@@ -83,6 +83,7 @@ impl Cluster {
 /// Records each replica's health changes, polled every 100 ms.
 struct HealthLog {
     stop: CancellationToken,
+    channels: Vec<tonic::transport::Channel>,
     tasks: Vec<JoinHandle<Vec<ServingStatus>>>,
 }
 
@@ -108,10 +109,27 @@ impl HealthLog {
                 })
             })
             .collect();
-        Self { stop, tasks }
+        let channels = env.replicas.iter().map(|r| r.channel.clone()).collect();
+        Self {
+            stop,
+            channels,
+            tasks,
+        }
     }
 
+    /// The changes seen, once every replica answers SERVING again (or 30 s have passed): the
+    /// work watched can end before a replica's health check has seen the database back.
     async fn finish(self) -> Vec<Vec<ServingStatus>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for channel in &self.channels {
+            while health_of(channel.clone()).await != ServingStatus::Serving
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Long enough for the logging tasks, polling every 100 ms, to see it too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         self.stop.cancel();
         let mut all = Vec::new();
         for t in self.tasks {
