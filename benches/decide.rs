@@ -151,21 +151,24 @@ async fn run() -> anyhow::Result<()> {
         decide_from_mirror(&mut conn, &tenant, &me).await?;
     }
     let mut took = Vec::with_capacity(DECISIONS);
-    let mut kinds = [0usize; 4];
+    let mut by_kind: [Vec<Duration>; 4] = Default::default();
     let mut seen = Vec::with_capacity(DECISIONS);
     for c in probes {
         let me = store::match_keys::digit_record(c);
         let start = Instant::now();
         let decided = decide_from_mirror(&mut conn, &tenant, &me).await?;
-        took.push(start.elapsed());
+        let elapsed = start.elapsed();
+        took.push(elapsed);
         seen.push(decided.seen.len());
-        kinds[match decided.decision {
+        by_kind[match decided.decision {
             Decision::AutoLink { .. } => 0,
             Decision::Review { .. } => 1,
             Decision::Unmatched => 2,
             Decision::AlreadyLinked { .. } => 3,
-        }] += 1;
+        }]
+        .push(elapsed);
     }
+    let kinds = by_kind.each_ref().map(Vec::len);
     let floor = floor(&mut conn, &tenant, probes).await?;
     seen.sort_unstable();
     println!(
@@ -180,6 +183,12 @@ async fn run() -> anyhow::Result<()> {
         kinds[0], kinds[1], kinds[2]
     );
     println!("one decision     {decide}");
+    // Where the tail is: a decision that links reads its rivals too.
+    for (name, times) in ["auto-link", "review", "unmatched"].iter().zip(by_kind) {
+        if !times.is_empty() {
+            println!("  {name:<14} {}", Figures::of(times));
+        }
+    }
     println!("floor (name_key) {base}");
     println!(
         "ratio: p50 {:.1}x, p99 {:.1}x the floor; goal p99 <= 2 ms: {}",

@@ -78,9 +78,12 @@ pub async fn decide_from_mirror(
     me: &DigitCustomerRecord,
 ) -> Result<MirrorDecision, StoreError> {
     let mut tx = store::match_keys::begin_decision(conn).await?;
-    let decided = decide_in(&mut tx, tenant, me).await?;
-    tx.commit().await?;
-    Ok(decided)
+    let decided = decide_in(&mut tx, tenant, me).await;
+    // Read only: nothing to commit. Dropping the transaction queues its ROLLBACK, which goes
+    // out with the connection's next statement (or the pool's check on release) instead of
+    // costing a round trip of its own.
+    drop(tx);
+    decided
 }
 
 /// [`decide_from_mirror`] inside the decision's transaction.
@@ -93,8 +96,13 @@ async fn decide_in(
     let me_only = [me.id.clone()];
     let found = store::match_keys::qbo_sharing_keys(conn, tenant, &keys.lookup, &keys.fuzzy);
     let qbo = found.await?;
-    let digit = store::match_keys::digit_sharing_keys(conn, tenant, &keys.filed, &me_only).await?;
-    let part = Part::new(me, qbo, &digit);
+    // The QBO customers `me` could link automatically share one of their automatic-link keys
+    // with its lookups: their holders are read in the same scan, so that rivals for the one it
+    // links need no read of their own.
+    let extra = possible_targets_keys(&qbo, &keys.lookup);
+    let read = store::match_keys::digit_sharing_keys(conn, tenant, &keys.filed, &extra, &me_only);
+    let read = read.await?;
+    let part = Part::new(me, qbo, &read.customers);
     let alone = part.decide_alone();
     let Decision::AutoLink { qbo_id, .. } = &alone else {
         return Ok(part.into_decision(alone));
@@ -102,7 +110,11 @@ async fn decide_in(
     // Only a Digit customer sharing one of the target's automatic-link keys can take it too.
     let target = part.qbo.iter().find(|q| q.id == *qbo_id);
     let auto = target.map(matching::qbo_auto_link_keys).unwrap_or_default();
-    let rivals = store::match_keys::digit_rivals(conn, tenant, &auto, &me.id).await?;
+    let scanned: Vec<BlockingKey> = keys.filed.iter().chain(&extra).copied().collect();
+    let rivals = match read.rivals(tenant, &scanned, &auto, &me.id) {
+        Some(rivals) => rivals,
+        None => store::match_keys::digit_rivals(conn, tenant, &auto, &me.id).await?,
+    };
     if rivals.is_empty() {
         return Ok(part.into_decision(alone));
     }
@@ -119,10 +131,24 @@ async fn decide_in(
     dedup(&mut exact);
     dedup(&mut filed);
     let qbo = store::match_keys::qbo_sharing_keys(conn, tenant, &exact, &keys.fuzzy).await?;
-    let digit = store::match_keys::digit_sharing_keys(conn, tenant, &filed, &ids).await?;
-    let part = Part::new(me, qbo, &digit);
+    let read = store::match_keys::digit_sharing_keys(conn, tenant, &filed, &[], &ids).await?;
+    let part = Part::new(me, qbo, &read.customers);
     let decision = part.decide_with_rivals();
     Ok(part.into_decision(decision))
+}
+
+/// The automatic-link keys of the QBO customers found that share one with `lookup`: those
+/// `me` may link automatically.
+fn possible_targets_keys(found: &QboNeighbours, lookup: &[BlockingKey]) -> Vec<BlockingKey> {
+    let mut keys: Vec<BlockingKey> = found
+        .customers
+        .iter()
+        .map(|(m, _)| matching::qbo_auto_link_keys(&qbo_record(m)))
+        .filter(|auto| auto.iter().any(|k| lookup.contains(k)))
+        .flatten()
+        .collect();
+    dedup(&mut keys);
+    keys
 }
 
 fn dedup(keys: &mut Vec<BlockingKey>) {

@@ -117,7 +117,8 @@ pub fn digit_record(c: &DigitCustomer) -> DigitCustomerRecord {
 /// linked or mirrored between two of them cannot make the reads disagree), read only, and
 /// with generic plans, so that the decision's few statements, prepared once per connection,
 /// are not planned again for each customer's keys (planning them cost more than running
-/// them). Both settings end with the transaction; the caller commits it or drops it.
+/// them). Both settings end with the transaction; the caller drops it (a
+/// ROLLBACK queued for the next statement) or commits it.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the transaction cannot begin.
@@ -323,19 +324,64 @@ pub struct DigitNeighbour {
     pub rejected: Vec<String>,
 }
 
+/// What [`digit_sharing_keys`] read.
+#[derive(Debug, Default)]
+pub struct DigitRead {
+    /// The customers the batch reads for the keys, in its order (by id).
+    pub customers: Vec<DigitNeighbour>,
+    /// Every holder of the keys and of the extra keys, with its stored keys, when one scan
+    /// read them all (most keys); `None` when they were probed key by key.
+    all_holders: Option<Vec<(DigitNeighbour, Vec<i64>)>>,
+}
+
+impl DigitRead {
+    /// The unlinked customers other than `except` holding one of `keys`, when this read
+    /// holds them all: what [`digit_rivals`] would read, without its round trip. `None` when
+    /// the read cannot tell (a key neither read nor extra, or keys probed one by one).
+    #[must_use]
+    pub fn rivals(
+        &self,
+        tenant: &TenantId,
+        read: &[BlockingKey],
+        keys: &[BlockingKey],
+        except: &str,
+    ) -> Option<Vec<DigitNeighbour>> {
+        let all = self.all_holders.as_ref()?;
+        if !keys.iter().all(|k| read.contains(k)) {
+            return None;
+        }
+        let wanted = stored(tenant.as_str(), keys);
+        Some(
+            all.iter()
+                .filter(|(n, held)| {
+                    n.linked_to.is_none()
+                        && n.customer.id.as_str() != except
+                        && held.iter().any(|k| wanted.contains(k))
+                })
+                .map(|(n, _)| n.clone())
+                .collect(),
+        )
+    }
+}
+
 /// The tenant's Digit customers holding one of `keys` among the first hundred of its holders
-/// by id, and those with one of `ids`; ordered by id, as the batch reads them.
+/// by id, and those with one of `ids`; ordered by id, as the batch reads them. The holders of
+/// `extra` are read in the same scan for [`DigitRead::rivals`], not returned as customers.
 ///
 /// # Errors
 /// [`StoreError::Database`] when the read fails; [`StoreError::Corrupt`] on an invalid row.
-#[instrument(name = "db.digit_customers.by_match_keys", skip_all, fields(keys = keys.len()), err(level = "debug"))]
+#[instrument(name = "db.digit_customers.by_match_keys", skip_all,
+    fields(keys = keys.len(), extra = extra.len()), err(level = "debug"))]
 pub async fn digit_sharing_keys(
     conn: &mut PgConnection,
     tenant: &TenantId,
     keys: &[BlockingKey],
+    extra: &[BlockingKey],
     ids: &[String],
-) -> Result<Vec<DigitNeighbour>, StoreError> {
+) -> Result<DigitRead, StoreError> {
     let keys = stored(tenant.as_str(), keys);
+    let mut scanned = keys.clone();
+    scanned.extend(stored(tenant.as_str(), extra));
     // One scan for all keys, holders counted here; probed key by key past the wide read.
     let wide: Vec<WideDigitRow> = sqlx::query_as(&format!(
         "SELECT {DIGIT_COLUMNS}, coalesce(c.match_keys, '{{}}') AS match_keys
@@ -345,23 +391,29 @@ pub async fn digit_sharing_keys(
          ORDER BY c.id LIMIT $4"
     ))
     .bind(tenant.as_str())
-    .bind(&keys)
+    .bind(&scanned)
     .bind(ids)
     .bind(WIDE_READ + 1)
     .fetch_all(&mut *conn)
     .await?;
     if i64::try_from(wide.len()).unwrap_or(i64::MAX) <= WIDE_READ {
         let mut holders = Holders::new(&keys, &vec![EXACT_READ; keys.len()]);
-        return wide
-            .into_iter()
-            .filter(|r| {
-                let counted = holders.count(&r.match_keys);
-                counted || ids.contains(&r.row.row.id)
-            })
-            .map(|r| r.row.into_domain())
-            .collect();
+        let mut customers = Vec::new();
+        let mut all = Vec::with_capacity(wide.len());
+        for r in wide {
+            let counted = holders.count(&r.match_keys);
+            let neighbour = r.row.into_domain()?;
+            if counted || ids.iter().any(|i| i == neighbour.customer.id.as_str()) {
+                customers.push(neighbour.clone());
+            }
+            all.push((neighbour, r.match_keys));
+        }
+        return Ok(DigitRead {
+            customers,
+            all_holders: Some(all),
+        });
     }
-    digit_where(
+    let customers = digit_where(
         conn,
         tenant,
         "c.tenant_id = $1 AND (c.id IN (SELECT h.id FROM UNNEST($2::int8[]) AS t(k) CROSS JOIN LATERAL (
@@ -371,7 +423,11 @@ pub async fn digit_sharing_keys(
         &keys,
         ids,
     )
-    .await
+    .await?;
+    Ok(DigitRead {
+        customers,
+        all_holders: None,
+    })
 }
 
 /// The tenant's unlinked Digit customers, other than `except`, holding one of `keys` (all of

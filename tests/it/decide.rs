@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use qbo_sync::{
     matching::{
-        Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord,
+        self, Decision, DigitCustomerRecord, MatchContext, QboCustomerRecord,
         cli::{read_digit_file, read_qbo_file},
     },
     service::decide::decide_from_mirror,
+    store::match_keys,
 };
 use serde::Deserialize;
 
@@ -296,4 +297,51 @@ async fn a_decision_leaves_its_connection_as_it_found_it() {
         .expect_err("the connection was left inside a transaction");
     let code = err.as_database_error().and_then(|e| e.code());
     assert_eq!(code.as_deref(), Some("25P01"), "{err}");
+}
+
+#[tokio::test]
+async fn rivals_found_in_the_scan_are_those_their_own_read_finds() {
+    // A decision that links takes its rivals from the Digit read's scan when that scan held
+    // every holder of the target's keys, and reads them on their own otherwise: both ways must
+    // find the same customers, for every labelled QBO customer's automatic-link keys.
+    let db = fresh_database().await.unwrap();
+    let qbo = read_qbo_file(&data("qbo.json")).unwrap();
+    let digit = read_digit_file(&data("digit.json")).unwrap();
+    let labels: Labels =
+        serde_json::from_str(&std::fs::read_to_string(data("labels.json")).unwrap()).unwrap();
+    let ctx = MatchContext {
+        links: labels.links,
+        rejected: labels.rejected,
+        ..MatchContext::default()
+    };
+    let tenant = load(&db.pool, "t1", &qbo, &digit, &ctx).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let ids = |found: &[match_keys::DigitNeighbour]| -> Vec<(String, Option<String>)> {
+        found
+            .iter()
+            .map(|n| (n.customer.id.to_string(), n.linked_to.clone()))
+            .collect()
+    };
+    let (mut compared, mut with_rivals) = (0, 0);
+    for q in &qbo {
+        let auto = matching::qbo_auto_link_keys(q);
+        let except = digit[compared % digit.len()].id.clone();
+        let read = match_keys::digit_sharing_keys(&mut conn, &tenant, &[], &auto, &[])
+            .await
+            .unwrap();
+        let scanned = read
+            .rivals(&tenant, &auto, &auto, &except)
+            .expect("a scan of few holders holds them all");
+        let alone = match_keys::digit_rivals(&mut conn, &tenant, &auto, &except)
+            .await
+            .unwrap();
+        assert_eq!(ids(&scanned), ids(&alone), "rivals for {}", q.id);
+        // A key the scan did not read: it cannot tell.
+        let (first, rest) = auto.split_first().expect("every customer has a name key");
+        assert!(read.rivals(&tenant, rest, &[*first], &except).is_none() || rest.contains(first));
+        compared += 1;
+        with_rivals += usize::from(!alone.is_empty());
+    }
+    assert_eq!(compared, qbo.len());
+    assert!(with_rivals > 100, "only {with_rivals} customers had rivals");
 }
