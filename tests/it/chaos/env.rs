@@ -56,6 +56,8 @@ pub struct ChaosEnv {
     pub dir: PathBuf,
     /// Names of the customers seeded in QBO (their keys are not creates of the service).
     pub seeded_qbo: Vec<String>,
+    /// Secrets the replicas were given or handed: none may reach their logs.
+    secrets: Vec<String>,
 }
 
 impl ChaosEnv {
@@ -68,19 +70,26 @@ impl ChaosEnv {
         let env = replica_env(database_url, &sim, &dir, extra);
         let a = Replica::start("a", &env).await.expect("replica a");
         let b = Replica::start("b", &env).await.expect("replica b");
-        let this = Self {
+        let mut this = Self {
             sim,
             replicas: vec![a, b],
             pool,
             dir,
             seeded_qbo: Vec::new(),
+            secrets: Vec::new(),
         };
         this.connect().await;
         this
     }
 
-    async fn connect(&self) {
+    async fn connect(&mut self) {
         let token = self.sim.refresh_token(REALM).await;
+        self.secrets.extend([
+            token.clone(),
+            TEST_TOKEN.to_owned(),
+            self.sim.urls.client_secret.clone(),
+            token_key(),
+        ]);
         let mut client = ConnectionServiceClient::with_interceptor(
             self.replicas[0].channel.clone(),
             Bearer::token(Some(TEST_TOKEN)),
@@ -252,18 +261,53 @@ impl ChaosEnv {
         }
     }
 
-    /// Stops everything; the logs stay when the test failed (the directory is named).
+    /// Stops everything; the logs stay when the test failed (the directory is named). Fails
+    /// when a replica's log holds a secret it was given or a customer's name (logged at info
+    /// or above, where names never go).
     pub async fn stop(mut self, keep_logs: bool) {
         for r in &mut self.replicas {
             r.kill9().await;
         }
+        let leaks = self.leaks();
         self.sim.stop().await;
-        if keep_logs {
+        if keep_logs || !leaks.is_empty() {
             eprintln!("chaos logs kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+        assert!(leaks.is_empty(), "the replicas' logs leak: {leaks:?}");
     }
+
+    /// What the replicas' logs should never hold, one entry per file and kind.
+    fn leaks(&self) -> Vec<String> {
+        let mut leaks = Vec::new();
+        let files = std::fs::read_dir(&self.dir).into_iter().flatten().flatten();
+        for file in files.filter(|f| f.path().extension().is_some_and(|e| e == "log")) {
+            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+            let name = file.file_name().to_string_lossy().into_owned();
+            let secrets = self
+                .secrets
+                .iter()
+                .filter(|s| text.contains(s.as_str()))
+                .count();
+            if secrets > 0 {
+                leaks.push(format!("{name}: {secrets} secrets"));
+            }
+            let names = names::names_in(&text);
+            if let Some(first) = names.first() {
+                leaks.push(format!(
+                    "{name}: {} customer names, first {first:?}",
+                    names.len()
+                ));
+            }
+        }
+        leaks
+    }
+}
+
+/// The key the replicas encrypt OAuth tokens with.
+fn token_key() -> String {
+    STANDARD.encode([7u8; 32])
 }
 
 fn replica_env(
@@ -283,7 +327,7 @@ fn replica_env(
     let mut vars: Vec<(String, String)> = [
         ("DATABASE_URL", database_url),
         ("QBO_SYNC_CALLERS_FILE", callers.to_str().unwrap()),
-        ("QBO_SYNC_TOKEN_KEY", &STANDARD.encode([7u8; 32])),
+        ("QBO_SYNC_TOKEN_KEY", &token_key()),
         ("QBO_SYNC_QBO_BASE_URL", &u.base_url),
         ("QBO_SYNC_QBO_TOKEN_URL", &u.token_url),
         ("QBO_SYNC_QBO_REVOKE_URL", &u.revoke_url),

@@ -71,3 +71,42 @@ fn keys_ignore_case_spaces_and_the_qualifier() {
     let all: std::collections::HashSet<String> = (0..50_000).map(|i| key(&name(i))).collect();
     assert_eq!(all.len(), 50_000);
 }
+
+/// Whether `word` (lower case) is three of the syllables: a word of a chaos name.
+fn is_name_word(word: &str) -> bool {
+    fn split(rest: &str, left: usize) -> bool {
+        if rest.is_empty() || left == 0 {
+            return rest.is_empty() && left == 0;
+        }
+        SYLLABLES
+            .iter()
+            .any(|s| rest.strip_prefix(s).is_some_and(|r| split(r, left - 1)))
+    }
+    split(word, 3)
+}
+
+/// The chaos names in `text`: two words of three syllables each in a row, case and spacing
+/// ignored (every name of the suite starts so; ordinary words of a log line never do).
+pub fn names_in(text: &str) -> Vec<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words
+        .windows(2)
+        .filter(|pair| is_name_word(&pair[0]) && is_name_word(&pair[1]))
+        .map(|pair| pair.join(" "))
+        .collect()
+}
+
+#[test]
+fn names_are_found_in_any_case_and_spacing_and_log_words_are_not() {
+    let n = name(4_242);
+    let upper = digit_variant(&n, 0);
+    let spaced = digit_variant(&n, 2);
+    let line = format!(r#"{{"level":"WARN","message":"push of {upper} failed","x":"{spaced}"}}"#);
+    assert_eq!(names_in(&line).len(), 2, "{line}");
+    let ordinary = r#"{"level":"INFO","message":"job failed; will retry","kind":"push_customer","tenant":"chaos-tenant","error":"QuickBooks answered 429 Too Many Requests"}"#;
+    assert!(names_in(ordinary).is_empty());
+}
