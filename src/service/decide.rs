@@ -110,8 +110,7 @@ async fn decide_in(
     // Only a Digit customer sharing one of the target's automatic-link keys can take it too.
     let target = part.qbo.iter().find(|q| q.id == *qbo_id);
     let auto = target.map(matching::qbo_auto_link_keys).unwrap_or_default();
-    let scanned: Vec<BlockingKey> = keys.filed.iter().chain(&extra).copied().collect();
-    let rivals = match read.rivals(tenant, &scanned, &auto, &me.id) {
+    let rivals = match read.rivals(tenant, &auto, &me.id) {
         Some(rivals) => rivals,
         None => store::match_keys::digit_rivals(conn, tenant, &auto, &me.id).await?,
     };

@@ -329,28 +329,29 @@ pub struct DigitNeighbour {
 pub struct DigitRead {
     /// The customers the batch reads for the keys, in its order (by id).
     pub customers: Vec<DigitNeighbour>,
-    /// Every holder of the keys and of the extra keys, with its stored keys, when one scan
-    /// read them all (most keys); `None` when they were probed key by key.
+    /// The stored keys scanned (the keys and the extra keys).
+    scanned: Vec<i64>,
+    /// Every holder of the scanned keys, with its stored keys, when one scan read them all
+    /// (most keys); `None` when they were probed key by key.
     all_holders: Option<Vec<(DigitNeighbour, Vec<i64>)>>,
 }
 
 impl DigitRead {
     /// The unlinked customers other than `except` holding one of `keys`, when this read
     /// holds them all: what [`digit_rivals`] would read, without its round trip. `None` when
-    /// the read cannot tell (a key neither read nor extra, or keys probed one by one).
+    /// the read cannot tell (a key it did not scan, or keys probed one by one).
     #[must_use]
     pub fn rivals(
         &self,
         tenant: &TenantId,
-        read: &[BlockingKey],
         keys: &[BlockingKey],
         except: &str,
     ) -> Option<Vec<DigitNeighbour>> {
         let all = self.all_holders.as_ref()?;
-        if !keys.iter().all(|k| read.contains(k)) {
+        let wanted = stored(tenant.as_str(), keys);
+        if !wanted.iter().all(|k| self.scanned.contains(k)) {
             return None;
         }
-        let wanted = stored(tenant.as_str(), keys);
         Some(
             all.iter()
                 .filter(|(n, held)| {
@@ -410,6 +411,7 @@ pub async fn digit_sharing_keys(
         }
         return Ok(DigitRead {
             customers,
+            scanned,
             all_holders: Some(all),
         });
     }
@@ -426,6 +428,7 @@ pub async fn digit_sharing_keys(
     .await?;
     Ok(DigitRead {
         customers,
+        scanned,
         all_holders: None,
     })
 }
